@@ -1,0 +1,73 @@
+//! infisical-materializer: fetches secrets from Infisical with the pod's credentials and
+//! materializes them as files (init, sidecar) or as a command's environment (exec).
+//!
+//! `main.rs` parses the command line and calls [`run`]; each concern lives in its own module.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod backoff;
+pub mod cli;
+pub mod config;
+pub mod diagnose;
+pub mod error;
+pub mod health;
+pub mod logging;
+pub mod mode;
+pub mod on_change;
+pub mod refresh;
+pub mod secrets;
+pub mod shutdown;
+pub mod sink;
+pub mod source;
+pub mod supervise;
+pub mod watch;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use config::ProcessEnv;
+use error::{exit, Fatal};
+
+/// Runs the parsed command line and returns the process exit code. Every failure has been
+/// logged as one line by then.
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return report(Fatal::new(
+                exit::UNAVAILABLE,
+                format!("cannot start the async runtime: {error}"),
+            ))
+        }
+    };
+    let env = ProcessEnv;
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Check(args) => mode::check::run(args, &env).await.map(|()| None),
+            Command::Init(args) => mode::init::run(args, &env).await.map(|()| None),
+            Command::Sidecar(args) => mode::sidecar::run(args, &env).await.map(|()| None),
+            Command::Exec(args) => mode::exec::run(args, &env).await.map(Some),
+            Command::Install(args) => mode::install::run(&args).map(|()| None),
+        }
+    });
+    // exec replaces the process: the runtime (its threads, sockets, epoll) goes first.
+    drop(runtime);
+    match result {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(mode::exec::Outcome::Exited(code))) => ExitCode::from(code),
+        Ok(Some(mode::exec::Outcome::Replace(prepared))) => report(prepared.exec()),
+        Err(fatal) => report(fatal),
+    }
+}
+
+/// Logs the failure as one line and turns it into the exit code.
+pub fn report(fatal: Fatal) -> ExitCode {
+    tracing::error!(exit_code = fatal.code, "{}", fatal.message);
+    fatal.exit_code()
+}

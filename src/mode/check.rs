@@ -1,0 +1,32 @@
+//! `check`: validate the configuration, log in, list the key names, exit.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::api::InfisicalClient;
+use crate::cli::CheckArgs;
+use crate::config::{Environment, SourceConfig};
+use crate::error::{exit, Fatal};
+use crate::source::Source;
+
+/// Runs `check`: prints one key name per line on stdout (never a value).
+pub async fn run(args: CheckArgs, env: &dyn Environment) -> Result<(), Fatal> {
+    let config = SourceConfig::from_args(&args.source, env)?;
+    let client = InfisicalClient::new(&config.api).map_err(|e| Fatal::new(exit::USAGE, e.0))?;
+    let mut source = Source::new(config, Arc::new(client), false);
+    let secrets = super::fetch_once(&mut source).await?;
+    let config = source.config();
+    tracing::info!(
+        secrets = secrets.len(),
+        method = config.auth.method_name(),
+        environment = config.environment,
+        path = config.path,
+        "check passed"
+    );
+    let mut out = std::io::stdout().lock();
+    for key in secrets.keys() {
+        // A closed stdout (e.g. `| head`) is not worth failing the check for.
+        let _ = writeln!(out, "{key}");
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! The secret model: values that zeroize themselves, the merged and renamed set of secrets that
+//! the outputs write, and the rules a key must follow to become a file name or an env name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// A secret value. Its memory is wiped on drop and `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    /// Wraps a value; the caller gives up its copy.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The value itself, for writing it where it belongs (a file, a child's environment).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(SecretValue)
+    }
+}
+
+impl From<&str> for SecretValue {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+/// The secrets to materialize: local name → value, sorted by name for stable output.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretSet {
+    entries: BTreeMap<String, SecretValue>,
+}
+
+impl fmt::Debug for SecretSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.entries.keys()).finish()
+    }
+}
+
+impl SecretSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces one secret.
+    pub fn insert(&mut self, key: String, value: SecretValue) {
+        self.entries.insert(key, value);
+    }
+
+    /// Removes one secret, returning whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        self.entries.remove(key).is_some()
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&SecretValue> {
+        self.entries.get(key)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// The secrets in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SecretValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The key names in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// How many secrets there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keeps only the secrets for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &SecretValue) -> bool) {
+        self.entries.retain(|k, v| keep(k, v));
+    }
+
+    /// A SHA-256 over every key and value, length-prefixed so that no two different sets
+    /// share an input. Used to tell whether anything would change without comparing values.
+    pub fn content_hash(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for (key, value) in &self.entries {
+            hasher.update((key.len() as u64).to_le_bytes());
+            hasher.update(key.as_bytes());
+            hasher.update((value.0.len() as u64).to_le_bytes());
+            hasher.update(value.0.as_bytes());
+        }
+        hasher.finalize().into()
+    }
+}
+
+impl FromIterator<(String, SecretValue)> for SecretSet {
+    fn from_iter<I: IntoIterator<Item = (String, SecretValue)>>(iter: I) -> Self {
+        Self {
+            entries: iter.into_iter().collect(),
+        }
+    }
+}
+
+/// Why a key cannot be used as a file name or an environment variable name.
+pub fn file_name_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        Some("it is empty")
+    } else if key == "." || key == ".." {
+        Some("it is a directory reference")
+    } else if key.starts_with("..") {
+        Some("it starts with '..', which is reserved for the directory's own bookkeeping")
+    } else if key.contains('/') {
+        Some("it contains '/'")
+    } else if key.contains('\0') {
+        Some("it contains a NUL byte")
+    } else {
+        None
+    }
+}
+
+/// Why a key cannot be an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`), if it cannot.
+pub fn env_name_problem(key: &str) -> Option<&'static str> {
+    let mut chars = key.chars();
+    match chars.next() {
+        None => Some("it is empty"),
+        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => {
+            Some("an environment variable name must start with a letter or '_'")
+        }
+        _ if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Some("an environment variable name may only contain letters, digits and '_'")
+        }
+        _ => None,
+    }
+}
+
+/// A secret of the listed folder (or of a sub-folder, with `recursive`).
+pub struct FolderSecret {
+    /// The key.
+    pub key: String,
+    /// The folder it lives in.
+    pub path: String,
+    /// The value.
+    pub value: SecretValue,
+}
+
+/// The same key found in two folders of a recursive listing; the shallower folder won.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowedKey {
+    /// The key.
+    pub key: String,
+    /// The folder whose value is used.
+    pub kept: String,
+    /// The folder whose value is ignored.
+    pub ignored: String,
+}
+
+/// Merges a listing the way Infisical documents it: the folder's own secrets win over imported
+/// ones, and among imports the LAST one (bottom-most in the UI) wins. With `recursive`, a key in
+/// several folders takes the value of the shallowest folder (ties: the first path in sort order).
+pub fn merge(
+    local: Vec<FolderSecret>,
+    imports: Vec<Vec<(String, SecretValue)>>,
+) -> (SecretSet, Vec<ShadowedKey>) {
+    let mut local = local;
+    let depth = |path: &str| path.split('/').filter(|s| !s.is_empty()).count();
+    local.sort_by(|a, b| (depth(&a.path), &a.path).cmp(&(depth(&b.path), &b.path)));
+    let mut set = SecretSet::new();
+    let mut origin: BTreeMap<String, String> = BTreeMap::new();
+    let mut shadowed = Vec::new();
+    for secret in local {
+        if let Some(kept) = origin.get(&secret.key) {
+            shadowed.push(ShadowedKey {
+                key: secret.key.clone(),
+                kept: kept.clone(),
+                ignored: secret.path.clone(),
+            });
+            continue;
+        }
+        origin.insert(secret.key.clone(), secret.path.clone());
+        set.insert(secret.key.clone(), secret.value.clone());
+    }
+    for import in imports.into_iter().rev() {
+        for (key, value) in import {
+            if !set.contains(&key) {
+                set.insert(key, value);
+            }
+        }
+    }
+    (set, shadowed)
+}
+
+/// Keeps only the listed keys, renamed; returns the remote keys that do not exist.
+pub fn select_keys(
+    set: &SecretSet,
+    mappings: &[(String, String)],
+) -> Result<SecretSet, Vec<String>> {
+    let mut selected = SecretSet::new();
+    let mut missing = Vec::new();
+    for (remote, local) in mappings {
+        match set.get(remote) {
+            Some(value) => selected.insert(local.clone(), value.clone()),
+            None => missing.push(remote.clone()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(selected)
+    } else {
+        Err(missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_values() {
+        let mut set = SecretSet::new();
+        set.insert("API_KEY".into(), SecretValue::from("hunter2"));
+        let shown = format!("{set:?} {:?}", set.get("API_KEY"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("API_KEY"));
+    }
+
+    #[test]
+    fn content_hash_separates_keys_from_values() {
+        let a: SecretSet = [("AB".to_owned(), SecretValue::from("C"))]
+            .into_iter()
+            .collect();
+        let b: SecretSet = [("A".to_owned(), SecretValue::from("BC"))]
+            .into_iter()
+            .collect();
+        assert_ne!(a.content_hash(), b.content_hash());
+        assert_eq!(a.content_hash(), a.clone().content_hash());
+    }
+
+    #[test]
+    fn file_names_that_escape_or_collide_are_refused() {
+        for bad in ["", ".", "..", "..data", "../evil", "a/b", "x\0y"] {
+            assert!(file_name_problem(bad).is_some(), "{bad:?} accepted");
+        }
+        for good in ["API_KEY", "tls.crt", ".hidden", "with space", "-dash"] {
+            assert_eq!(file_name_problem(good), None, "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn env_names_follow_posix_shell_rules() {
+        for bad in ["", "1A", "A-B", "A.B", "É", "A B"] {
+            assert!(env_name_problem(bad).is_some(), "{bad:?} accepted");
+        }
+        for good in ["A", "_", "a_1", "DB_HOST"] {
+            assert_eq!(env_name_problem(good), None, "{good:?} refused");
+        }
+    }
+
+    fn folder(key: &str, path: &str, value: &str) -> FolderSecret {
+        FolderSecret {
+            key: key.into(),
+            path: path.into(),
+            value: value.into(),
+        }
+    }
+
+    fn imported(pairs: &[(&str, &str)]) -> Vec<(String, SecretValue)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
+            .collect()
+    }
+
+    #[test]
+    fn local_secrets_win_and_the_last_import_wins_among_imports() {
+        let (set, shadowed) = merge(
+            vec![folder("LOG_LEVEL", "/", "info")],
+            vec![
+                imported(&[
+                    ("LOG_LEVEL", "debug"),
+                    ("SHARED", "first"),
+                    ("ONLY_FIRST", "1"),
+                ]),
+                imported(&[("SHARED", "last")]),
+            ],
+        );
+        assert_eq!(set.get("LOG_LEVEL").unwrap().expose(), "info");
+        assert_eq!(set.get("SHARED").unwrap().expose(), "last");
+        assert_eq!(set.get("ONLY_FIRST").unwrap().expose(), "1");
+        assert!(shadowed.is_empty());
+    }
+
+    #[test]
+    fn recursive_duplicates_take_the_shallowest_folder() {
+        let (set, shadowed) = merge(
+            vec![
+                folder("USER", "/app/db", "deep"),
+                folder("USER", "/app", "shallow"),
+                folder("USER", "/zz", "other"),
+            ],
+            vec![],
+        );
+        assert_eq!(set.get("USER").unwrap().expose(), "shallow");
+        assert_eq!(shadowed.len(), 2);
+        assert_eq!(shadowed[0].kept, "/app");
+    }
+
+    #[test]
+    fn selected_keys_are_renamed_and_missing_ones_reported() {
+        let set: SecretSet = [
+            ("A".to_owned(), SecretValue::from("1")),
+            ("B".to_owned(), SecretValue::from("2")),
+        ]
+        .into_iter()
+        .collect();
+        let picked = select_keys(&set, &[("A".into(), "a_file".into())]).unwrap();
+        assert_eq!(picked.keys().collect::<Vec<_>>(), ["a_file"]);
+        assert_eq!(
+            select_keys(&set, &[("A".into(), "A".into()), ("C".into(), "C".into())]).unwrap_err(),
+            ["C"]
+        );
+    }
+}

@@ -1,0 +1,488 @@
+//! `sidecar` end to end: refreshes, 304s, token lifecycle, outages, rate limits, notifications,
+//! health endpoints and shutdown.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{eventually, free_port, http_get, materializer, path_str, Running, Setup};
+use fake_infisical::{sample, Fault, Route, World};
+use nix::sys::signal::Signal;
+
+struct Sidecar {
+    running: Running,
+    out: PathBuf,
+    port: u16,
+}
+
+impl Sidecar {
+    fn start(setup: &Setup, extra: &[&str]) -> Sidecar {
+        Self::start_with(setup, setup.universal_auth("sidecar"), extra)
+    }
+
+    fn start_with(setup: &Setup, mut command: Command, extra: &[&str]) -> Sidecar {
+        let out = setup.path("secrets");
+        let port = free_port();
+        command.args([
+            "--out-dir",
+            path_str(&out),
+            "--interval",
+            "1s",
+            "--jitter",
+            "0.1",
+        ]);
+        command.args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-level",
+            "debug",
+        ]);
+        command.args(extra);
+        let running = Running::start(&mut command, setup.path(&format!("sidecar-{port}.log")));
+        let sidecar = Sidecar { running, out, port };
+        assert!(
+            eventually(20, || sidecar.ready()),
+            "sidecar never became ready:\n{}",
+            sidecar.running.logs()
+        );
+        sidecar
+    }
+
+    fn ready(&self) -> bool {
+        matches!(http_get(self.port, "/readyz"), Some((200, _)))
+    }
+
+    fn data_target(&self) -> PathBuf {
+        std::fs::read_link(self.out.join("..data")).expect("..data")
+    }
+
+    fn read(&self, key: &str) -> String {
+        std::fs::read_to_string(self.out.join(key)).unwrap_or_default()
+    }
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn changes_appear_within_an_interval_and_unchanged_sets_cost_a_304() {
+    let setup = Setup::sample();
+    let sidecar = Sidecar::start(&setup, &[]);
+    let target = sidecar.data_target();
+
+    // Several quiet refreshes: If-None-Match sent, 304 answered, nothing rewritten.
+    std::thread::sleep(Duration::from_millis(3500));
+    let lists: Vec<_> = setup
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::ListSecrets)
+        .collect();
+    assert!(lists.len() >= 3, "{} list requests", lists.len());
+    assert!(
+        lists[1..]
+            .iter()
+            .all(|r| r.header("if-none-match").is_some()),
+        "If-None-Match on every refresh"
+    );
+    assert!(
+        lists[1..].iter().any(|r| r.status == 304),
+        "the server answered 304"
+    );
+    assert_eq!(
+        sidecar.data_target(),
+        target,
+        "unchanged secrets are not rewritten"
+    );
+    assert_eq!(setup.fake.logins(), 1, "no login per refresh");
+
+    setup
+        .fake
+        .set_secret("dev", "/", "API_KEY", "rotated-value");
+    let changed_at = Instant::now();
+    assert!(
+        eventually(5, || sidecar.read("API_KEY") == "rotated-value"),
+        "{}",
+        sidecar.running.logs()
+    );
+    assert!(
+        changed_at.elapsed() < Duration::from_millis(2500),
+        "took {:?}",
+        changed_at.elapsed()
+    );
+    assert_ne!(sidecar.data_target(), target);
+}
+
+#[test]
+fn a_short_lived_token_is_renewed_not_replaced() {
+    let world = World::sample().universal_auth_identity(
+        "short-ttl-identity",
+        "short-ttl-client",
+        "short-ttl-secret",
+        3,
+        60,
+    );
+    let setup = Setup::with_world(world);
+    let secret = setup.file("short-secret", "short-ttl-secret");
+    let mut command = setup.universal_auth("sidecar");
+    command.args([
+        "--client-id",
+        "short-ttl-client",
+        "--client-secret-file",
+        path_str(&secret),
+    ]);
+    let sidecar = Sidecar::start_with(&setup, command, &[]);
+    std::thread::sleep(Duration::from_secs(10));
+    assert!(
+        setup.fake.renewals() >= 3,
+        "renewals: {}",
+        setup.fake.renewals()
+    );
+    assert_eq!(setup.fake.logins(), 1, "renewal, not re-login");
+    let refused = setup
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 401 || r.status == 403)
+        .count();
+    assert_eq!(
+        refused,
+        0,
+        "no request was refused:\n{}",
+        sidecar.running.logs()
+    );
+    assert!(sidecar.ready());
+}
+
+#[test]
+fn a_token_error_leads_to_exactly_one_new_login() {
+    let setup = Setup::sample();
+    let sidecar = Sidecar::start(&setup, &[]);
+    setup.fake.inject(Fault::token_expired(Route::ListSecrets));
+    assert!(eventually(10, || setup.fake.logins() == 2));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(setup.fake.logins(), 2, "{}", sidecar.running.logs());
+    assert!(sidecar.ready());
+}
+
+#[test]
+fn an_outage_keeps_the_files_and_reports_staleness_then_recovers() {
+    let setup = Setup::sample();
+    let sidecar = Sidecar::start(&setup, &["--max-staleness", "2s"]);
+    let before = common::snapshot(&sidecar.out);
+    setup.fake.set_down(true);
+    assert!(
+        eventually(
+            10,
+            || matches!(http_get(sidecar.port, "/readyz"), Some((503, body)) if body.contains("max-staleness"))
+        ),
+        "readyz never reported staleness"
+    );
+    assert_eq!(
+        common::snapshot(&sidecar.out),
+        before,
+        "files untouched during the outage"
+    );
+    assert!(
+        matches!(http_get(sidecar.port, "/healthz"), Some((200, _))),
+        "alive though not ready"
+    );
+
+    setup.fake.set_down(false);
+    setup.fake.set_secret("dev", "/", "DB_PORT", "6543");
+    assert!(
+        eventually(10, || sidecar.read("DB_PORT") == "6543"),
+        "{}",
+        sidecar.running.logs()
+    );
+    assert!(eventually(5, || sidecar.ready()));
+}
+
+#[test]
+fn retry_after_delays_the_next_request() {
+    let setup = Setup::sample();
+    let _sidecar = Sidecar::start(&setup, &[]);
+    setup.fake.clear_requests();
+    setup
+        .fake
+        .inject(Fault::rate_limited(Route::ListSecrets, Some(2)));
+    assert!(eventually(10, || setup
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.route == Route::ListSecrets)
+        .count()
+        >= 2));
+    let lists: Vec<_> = setup
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::ListSecrets)
+        .collect();
+    assert_eq!(lists[0].status, 429);
+    let gap = lists[1].at.duration_since(lists[0].at);
+    assert!(gap >= Duration::from_secs(2), "next request after {gap:?}");
+}
+
+#[test]
+fn the_rotated_kubernetes_token_is_used_at_the_next_login() {
+    let setup = Setup::sample();
+    let token_file = setup.file("sa-token", sample::K8S_VALID_JWT);
+    let mut command = materializer();
+    command.args([
+        "sidecar",
+        "--api-url",
+        &setup.fake.url(),
+        "--identity-id",
+        sample::K8S_IDENTITY_ID,
+        "--service-account-token-file",
+        path_str(&token_file),
+        "--project-id",
+        sample::PROJECT_ID,
+        "--env",
+        "dev",
+    ]);
+    let sidecar = Sidecar::start_with(&setup, command, &[]);
+    setup
+        .fake
+        .add_kubernetes_jwt("rotated-sa-jwt", "sidecar-ns", "app");
+    // kubelet swaps projected files atomically; do the same.
+    let staged = setup.file("sa-token.new", "rotated-sa-jwt\n");
+    std::fs::rename(&staged, &token_file).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    setup.fake.inject(Fault::token_expired(Route::ListSecrets));
+    assert!(
+        eventually(10, || setup.fake.logins() == 2),
+        "{}",
+        sidecar.running.logs()
+    );
+    let logins: Vec<_> = setup
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::KubernetesLogin)
+        .collect();
+    assert!(logins[0].body.contains(sample::K8S_VALID_JWT));
+    assert!(
+        logins[1].body.contains("rotated-sa-jwt"),
+        "the new token was used: {}",
+        logins[1].body
+    );
+}
+
+#[test]
+fn on_change_actions_fire_once_per_changed_refresh() {
+    let setup = Setup::sample();
+    // The "app": records every SIGHUP.
+    let hups = setup.path("hups");
+    let app_script = format!(
+        "trap 'echo hup >> {}' HUP; echo $$ > {}; while :; do sleep 0.05; done",
+        path_str(&hups),
+        path_str(&setup.path("app.pid"))
+    );
+    let mut app = Command::new("sh")
+        .args(["-c", &app_script])
+        .spawn()
+        .unwrap();
+    assert!(eventually(5, || setup.path("app.pid").exists()));
+    // The hook: run directly, no shell involved in how it is started.
+    let hook_log = setup.path("hook-runs");
+    let hook = setup.file(
+        "hook.sh",
+        &format!("#!/bin/sh\necho ran >> {}\n", path_str(&hook_log)),
+    );
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The reload endpoint: counts POSTs.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/reload", listener.local_addr().unwrap());
+    let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let posts = std::sync::Arc::clone(&posts);
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for stream in listener.incoming().flatten() {
+                let mut stream = stream;
+                let mut buffer = [0u8; 4096];
+                let n = stream.read(&mut buffer).unwrap_or(0);
+                if String::from_utf8_lossy(&buffer[..n]).starts_with("POST /reload") {
+                    posts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+    }
+    let sidecar = Sidecar::start(
+        &setup,
+        &[
+            "--on-change-signal",
+            "SIGHUP",
+            "--on-change-pid-file",
+            path_str(&setup.path("app.pid")),
+            "--on-change-exec",
+            path_str(&hook),
+            "--on-change-url",
+            &url,
+        ],
+    );
+    // The first write into an empty directory tells nobody; quiet refreshes neither.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        (
+            lines(&hups),
+            lines(&hook_log),
+            posts.load(std::sync::atomic::Ordering::SeqCst)
+        ),
+        (0, 0, 0)
+    );
+
+    for (round, value) in ["one", "two"].iter().enumerate() {
+        // Two changes in one refresh cause one notification.
+        setup.fake.set_secret("dev", "/", "API_KEY", value);
+        setup.fake.set_secret("dev", "/", "DB_HOST", value);
+        let expected = round + 1;
+        assert!(
+            eventually(10, || lines(&hups) == expected
+                && lines(&hook_log) == expected
+                && posts.load(std::sync::atomic::Ordering::SeqCst) == expected),
+            "round {expected}: hups {} hooks {} posts {}\n{}",
+            lines(&hups),
+            lines(&hook_log),
+            posts.load(std::sync::atomic::Ordering::SeqCst),
+            sidecar.running.logs()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            lines(&hups),
+            expected,
+            "no extra notification for unchanged refreshes"
+        );
+        assert_eq!(lines(&hook_log), expected);
+    }
+    let _ = app.kill();
+    let _ = app.wait();
+}
+
+#[test]
+fn a_restart_over_different_files_notifies() {
+    let setup = Setup::sample();
+    let hook_log = setup.path("hook-runs");
+    let hook = setup.file(
+        "hook.sh",
+        &format!("#!/bin/sh\necho ran >> {}\n", path_str(&hook_log)),
+    );
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let first = Sidecar::start(&setup, &["--on-change-exec", path_str(&hook)]);
+    drop(first);
+    setup
+        .fake
+        .set_secret("dev", "/", "API_KEY", "changed-while-down");
+    let _second = Sidecar::start(&setup, &["--on-change-exec", path_str(&hook)]);
+    assert!(
+        eventually(5, || lines(&hook_log) == 1),
+        "the first write over different files notifies"
+    );
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text() {
+    let setup = Setup::sample();
+    let sidecar = Sidecar::start(&setup, &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let (status, body) = http_get(sidecar.port, "/metrics").expect("metrics answer");
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid exposition format");
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .sum()
+    };
+    assert_eq!(
+        value(
+            "infisical_materializer_refreshes_total",
+            Some(("result", "changed"))
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            "infisical_materializer_refreshes_total",
+            Some(("result", "unchanged"))
+        ) >= 1.0
+    );
+    assert_eq!(value("infisical_materializer_secrets", None), 7.0);
+    assert!(
+        value(
+            "infisical_materializer_requests_total",
+            Some(("status", "304"))
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            "infisical_materializer_token_expiry_timestamp_seconds",
+            None
+        ) > 1.7e9
+    );
+    assert!(
+        value(
+            "infisical_materializer_last_success_timestamp_seconds",
+            None
+        ) > 1.7e9
+    );
+    assert_eq!(value("infisical_materializer_build_info", None), 1.0);
+    assert!(
+        !body.contains("db.internal.example") && !body.contains("API_KEY"),
+        "no values or key names in metrics"
+    );
+}
+
+#[test]
+fn sigterm_stops_promptly_and_leaves_the_files() {
+    let setup = Setup::sample();
+    let mut sidecar = Sidecar::start(&setup, &[]);
+    let before = common::snapshot(&sidecar.out);
+    let sent = Instant::now();
+    sidecar.running.signal(Signal::SIGTERM);
+    let status = loop {
+        if let Some(status) = sidecar.running.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(5), "still running");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(common::snapshot(&sidecar.out), before);
+    assert!(!sidecar.running.is_running());
+}
+
+#[test]
+fn a_failing_first_fetch_keeps_retrying_until_it_works() {
+    let setup = Setup::sample();
+    setup
+        .fake
+        .inject(Fault::status(Route::ListSecrets, 503).times(3));
+    let sidecar = Sidecar::start(&setup, &[]);
+    assert_eq!(sidecar.read("DB_HOST"), "db.internal.example");
+    assert!(setup.fake.count(Route::ListSecrets) >= 4);
+}

@@ -21,8 +21,21 @@ pub fn watch_credentials(files: &[PathBuf]) -> Option<CredentialWatch> {
         return None;
     }
     let (sender, changes) = mpsc::channel(1);
+    // Only events about the credential files themselves, or kubelet's `..data` swap, count:
+    // the directory may hold other files (even our own outputs).
+    let mut names: Vec<std::ffi::OsString> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(ToOwned::to_owned))
+        .collect();
+    names.push("..data".into());
     let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
+        let relevant = event.is_ok_and(|e| {
+            !e.kind.is_access()
+                && e.paths
+                    .iter()
+                    .any(|p| p.file_name().is_some_and(|n| names.iter().any(|w| w == n)))
+        });
+        if relevant {
             // Full means a change is already pending; one is enough.
             let _ = sender.try_send(());
         }

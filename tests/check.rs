@@ -137,9 +137,8 @@ fn options_come_from_the_environment_and_flags_win() {
 fn wrong_client_secret_is_refused_with_advice() {
     let setup = Setup::sample();
     let wrong = setup.file("wrong", "0000000000");
-    let done = run(setup
-        .universal_auth("check")
-        .args(["--client-secret-file", path_str(&wrong)]));
+    let done =
+        run(&mut setup.universal_auth_with("check", &[("--client-secret-file", path_str(&wrong))]));
     done.assert_code(77);
     let line = done.error_line();
     assert!(
@@ -156,9 +155,10 @@ fn wrong_client_secret_is_refused_with_advice() {
 #[test]
 fn unknown_client_id_is_an_auth_failure() {
     let setup = Setup::sample();
-    let done = run(setup
-        .universal_auth("check")
-        .args(["--client-id", "00000000-0000-0000-0000-000000000000"]));
+    let done = run(&mut setup.universal_auth_with(
+        "check",
+        &[("--client-id", "00000000-0000-0000-0000-000000000000")],
+    ));
     done.assert_code(77);
     assert!(
         done.error_line().contains("client id"),
@@ -200,9 +200,10 @@ fn wrong_project_slug_explains_slug_versus_name() {
 #[test]
 fn wrong_project_id_is_not_found() {
     let setup = Setup::sample();
-    let done = run(setup
-        .universal_auth("check")
-        .args(["--project-id", "00000000-0000-0000-0000-000000000000"]));
+    let done = run(&mut setup.universal_auth_with(
+        "check",
+        &[("--project-id", "00000000-0000-0000-0000-000000000000")],
+    ));
     done.assert_code(66);
     assert!(
         done.error_line().contains("Project ID"),
@@ -214,7 +215,7 @@ fn wrong_project_id_is_not_found() {
 #[test]
 fn wrong_environment_suggests_the_slug() {
     let setup = Setup::sample();
-    let done = run(setup.universal_auth("check").args(["--env", "production"]));
+    let done = run(&mut setup.universal_auth_with("check", &[("--env", "production")]));
     done.assert_code(66);
     assert!(
         done.error_line().contains("did you mean --env prod"),
@@ -222,7 +223,7 @@ fn wrong_environment_suggests_the_slug() {
         done.error_line()
     );
 
-    let done = run(setup.universal_auth("check").args(["--env", "qa"]));
+    let done = run(&mut setup.universal_auth_with("check", &[("--env", "qa")]));
     done.assert_code(66);
     let line = done.error_line();
     assert!(
@@ -255,13 +256,14 @@ fn wrong_path_is_not_found_unless_empty_is_allowed() {
 #[test]
 fn identity_outside_the_project_is_told_to_join_it() {
     let setup = Setup::sample();
-    let done = run(setup
-        .universal_auth("check")
-        .args(["--client-id", sample::NO_ACCESS_CLIENT_ID])
-        .args([
-            "--client-secret-file",
-            path_str(&setup.file("other", sample::NO_ACCESS_CLIENT_SECRET)),
-        ]));
+    let other = setup.file("other", sample::NO_ACCESS_CLIENT_SECRET);
+    let done = run(&mut setup.universal_auth_with(
+        "check",
+        &[
+            ("--client-id", sample::NO_ACCESS_CLIENT_ID),
+            ("--client-secret-file", path_str(&other)),
+        ],
+    ));
     done.assert_code(77);
     assert!(
         done.error_line().contains("not a member"),
@@ -273,9 +275,10 @@ fn identity_outside_the_project_is_told_to_join_it() {
 #[test]
 fn missing_credential_file_names_the_file() {
     let setup = Setup::sample();
-    let done = run(setup
-        .universal_auth("check")
-        .args(["--client-secret-file", "/nonexistent/client-secret"]));
+    let done = run(&mut setup.universal_auth_with(
+        "check",
+        &[("--client-secret-file", "/nonexistent/client-secret")],
+    ));
     done.assert_code(64);
     assert!(
         done.error_line().contains("/nonexistent/client-secret"),

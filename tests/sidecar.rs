@@ -129,13 +129,13 @@ fn a_short_lived_token_is_renewed_not_replaced() {
     );
     let setup = Setup::with_world(world);
     let secret = setup.file("short-secret", "short-ttl-secret");
-    let mut command = setup.universal_auth("sidecar");
-    command.args([
-        "--client-id",
-        "short-ttl-client",
-        "--client-secret-file",
-        path_str(&secret),
-    ]);
+    let command = setup.universal_auth_with(
+        "sidecar",
+        &[
+            ("--client-id", "short-ttl-client"),
+            ("--client-secret-file", path_str(&secret)),
+        ],
+    );
     let sidecar = Sidecar::start_with(&setup, command, &[]);
     std::thread::sleep(Duration::from_secs(10));
     assert!(

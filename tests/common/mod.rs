@@ -104,21 +104,34 @@ impl Setup {
 
     /// `MODE` + universal-auth arguments for the sample identity, project id, env dev.
     pub fn universal_auth(&self, mode: &str) -> Command {
+        self.universal_auth_with(mode, &[])
+    }
+
+    /// Like [`Setup::universal_auth`], with some of those flags given other values.
+    pub fn universal_auth_with(&self, mode: &str, overrides: &[(&str, &str)]) -> Command {
         let secret = self.file("client-secret", &format!("{}\n", sample::UA_CLIENT_SECRET));
+        let url = self.fake.url();
+        let defaults = [
+            ("--api-url", url.as_str()),
+            ("--client-id", sample::UA_CLIENT_ID),
+            ("--client-secret-file", path_str(&secret)),
+            ("--project-id", sample::PROJECT_ID),
+            ("--env", "dev"),
+        ];
         let mut command = materializer();
-        command.args([
-            mode,
-            "--api-url",
-            &self.fake.url(),
-            "--client-id",
-            sample::UA_CLIENT_ID,
-            "--client-secret-file",
-            path_str(&secret),
-            "--project-id",
-            sample::PROJECT_ID,
-            "--env",
-            "dev",
-        ]);
+        command.arg(mode);
+        for (flag, value) in defaults {
+            let value = overrides
+                .iter()
+                .find(|(f, _)| *f == flag)
+                .map_or(value, |(_, v)| *v);
+            command.args([flag, value]);
+        }
+        for (flag, value) in overrides {
+            if !defaults.iter().any(|(f, _)| f == flag) {
+                command.args([*flag, *value]);
+            }
+        }
         command
     }
 }

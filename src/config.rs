@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use std::str::FromStr;
 
-use crate::cli::{self, AuthMethod, InvalidKeysArgs, OutputArgs, SourceArgs};
+use crate::cli::{self, AuthMethod, InvalidKeysArgs, OutputArgs, RefreshArgs, SourceArgs};
 use crate::secrets::SecretValue;
 use crate::sink::{Format, InvalidKeys, OutputConfig, Owner, WriteOptions};
 
@@ -594,8 +594,23 @@ pub fn parse_file_mode(text: &str) -> Result<u32, ConfigError> {
     }
 }
 
+/// The shortest accepted `--interval` (tests and benchmarks use it; production uses minutes).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Validates `--interval` and `--jitter`, shared by `sidecar` and `exec --watch`.
+pub fn refresh_timing(args: &RefreshArgs) -> Result<(Duration, f64), ConfigError> {
+    if args.interval < MIN_INTERVAL {
+        return Err(ConfigError::Invalid {
+            option: "--interval",
+            value: humantime::format_duration(args.interval).to_string(),
+            reason: "must be at least 100ms".into(),
+        });
+    }
+    Ok((args.interval, jitter(args.jitter)?))
+}
+
 /// Validates `--jitter` (a fraction of the interval, 0 to 1).
-pub fn jitter(value: f64) -> Result<f64, ConfigError> {
+fn jitter(value: f64) -> Result<f64, ConfigError> {
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {

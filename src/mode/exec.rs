@@ -10,7 +10,6 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::unistd::AccessFlags;
@@ -26,9 +25,6 @@ use crate::secrets::SecretSet;
 use crate::sink::{check_env_keys, InvalidKeys};
 use crate::source::Source;
 use crate::supervise::{self, Signals, Supervision};
-
-/// The shortest accepted `--interval` (tests use it; production uses minutes).
-const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Where COMMAND is looked up when `PATH` is not set (what `execvp` and shells fall back to).
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -104,16 +100,7 @@ pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal
         })?,
         grace: args.grace,
     };
-    let interval = args.refresh.interval;
-    if interval < MIN_INTERVAL {
-        return Err(ConfigError::Invalid {
-            option: "--interval",
-            value: humantime::format_duration(interval).to_string(),
-            reason: "must be at least 100ms".into(),
-        }
-        .into());
-    }
-    let jitter = config::jitter(args.refresh.jitter)?;
+    let (interval, jitter) = config::refresh_timing(&args.refresh)?;
 
     let secrets = tokio::select! {
         fetched = super::fetch_once(&mut source) => fetched?,

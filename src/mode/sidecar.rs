@@ -1,13 +1,12 @@
 //! `sidecar`: write the secrets, report ready, keep them fresh, tell the app, survive outages.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
 
 use crate::api::InfisicalClient;
 use crate::cli::SidecarArgs;
-use crate::config::{self, ConfigError, Environment, SourceConfig};
+use crate::config::{self, Environment, SourceConfig};
 use crate::diagnose;
 use crate::error::{exit, Fatal};
 use crate::health::{self, Health, RefreshResult};
@@ -17,9 +16,6 @@ use crate::shutdown;
 use crate::sink::{Outputs, WriteOutcome};
 use crate::source::Source;
 use crate::watch;
-
-/// The shortest accepted `--interval` (tests and benchmarks use it; production uses minutes).
-const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Runs the sidecar until SIGTERM/SIGINT; returns Ok (exit 0) then.
 pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> {
@@ -32,16 +28,7 @@ pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> 
     })?;
     let source_config = SourceConfig::from_args(&args.source, env)?;
     let mut outputs = Outputs::new(config::output_config(&args.output, true)?);
-    let interval = args.refresh.interval;
-    if interval < MIN_INTERVAL {
-        return Err(ConfigError::Invalid {
-            option: "--interval",
-            value: humantime::format_duration(interval).to_string(),
-            reason: "must be at least 100ms".into(),
-        }
-        .into());
-    }
-    let jitter = config::jitter(args.refresh.jitter)?;
+    let (interval, jitter) = config::refresh_timing(&args.refresh)?;
     let max_staleness = args.max_staleness.unwrap_or(interval * 3);
     let on_change = OnChange::from_args(&args)?;
     let client = Arc::new(

@@ -37,8 +37,6 @@ pub struct Authenticator {
     expires_at: Option<SystemTime>,
     renew_token_auth: bool,
     last_good: HashMap<&'static str, SecretValue>,
-    logins: u64,
-    renewals: u64,
 }
 
 impl Authenticator {
@@ -54,14 +52,7 @@ impl Authenticator {
             expires_at: None,
             renew_token_auth,
             last_good: HashMap::new(),
-            logins: 0,
-            renewals: 0,
         }
-    }
-
-    /// The method in use.
-    pub fn config(&self) -> &AuthConfig {
-        &self.config
     }
 
     /// Whether a refused token can be replaced by logging in again.
@@ -106,7 +97,6 @@ impl Authenticator {
             },
         };
         if self.can_log_in() {
-            self.logins += 1;
             tracing::info!(
                 method = self.config.method_name(),
                 ttl_s = grant.ttl.map(|t| t.as_secs()),
@@ -181,7 +171,6 @@ impl Authenticator {
         }
         match self.client.renew(&grant.token).await {
             Ok(renewed) => {
-                self.renewals += 1;
                 tracing::debug!(
                     ttl_s = renewed.ttl.map(|t| t.as_secs()),
                     "access token renewed"
@@ -227,16 +216,6 @@ impl Authenticator {
     /// When the current token expires (wall clock), for `/metrics`.
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.expires_at
-    }
-
-    /// Successful logins so far.
-    pub fn logins(&self) -> u64 {
-        self.logins
-    }
-
-    /// Successful renewals so far.
-    pub fn renewals(&self) -> u64 {
-        self.renewals
     }
 
     fn set_grant(&mut self, grant: TokenGrant) {

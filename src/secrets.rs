@@ -100,11 +100,6 @@ impl SecretSet {
         self.entries.is_empty()
     }
 
-    /// Keeps only the secrets for which `keep` returns true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str, &SecretValue) -> bool) {
-        self.entries.retain(|k, v| keep(k, v));
-    }
-
     /// A SHA-256 over every key and value, length-prefixed so that no two different sets
     /// share an input. Used to tell whether anything would change without comparing values.
     pub fn content_hash(&self) -> [u8; 32] {

@@ -112,11 +112,6 @@ impl Source {
         &self.auth
     }
 
-    /// The HTTP client.
-    pub fn client(&self) -> &Arc<InfisicalClient> {
-        &self.client
-    }
-
     /// One list request (two if the token was refused and a fresh one had to be obtained).
     pub async fn fetch(&mut self, etag: Option<&str>) -> Result<Fetched, FetchError> {
         let token = self.auth.token().await?;

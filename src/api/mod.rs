@@ -496,7 +496,7 @@ impl InfisicalClient {
                 self.base_url,
                 path_segment(slug)
             ))
-            .headers(auth_headers(token)?);
+            .headers(auth_headers(endpoint, token)?);
         let (status, headers, body) = self.send(endpoint, request).await?;
         if !status.is_success() {
             return Err(status_error(endpoint, status, &headers, &body));
@@ -525,7 +525,7 @@ impl InfisicalClient {
         etag: Option<&str>,
     ) -> Result<ListOutcome, ApiError> {
         let endpoint = Endpoint::ListSecrets;
-        let mut headers = auth_headers(token)?;
+        let mut headers = auth_headers(endpoint, token)?;
         if let Some(etag) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
             headers.insert(IF_NONE_MATCH, etag);
         }
@@ -623,11 +623,11 @@ fn path_segment(text: &str) -> String {
         .collect()
 }
 
-fn auth_headers(token: &SecretValue) -> Result<HeaderMap, ApiError> {
+fn auth_headers(endpoint: Endpoint, token: &SecretValue) -> Result<HeaderMap, ApiError> {
     let value = Zeroizing::new(format!("Bearer {}", token.expose()));
     let mut header = HeaderValue::from_str(&value).map_err(|_| {
         ApiError::new(
-            Endpoint::ListSecrets,
+            endpoint,
             ApiErrorKind::Malformed(
                 "the access token contains characters not allowed in a header".into(),
             ),

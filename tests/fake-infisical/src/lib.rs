@@ -21,6 +21,7 @@
 
 mod expand;
 mod faults;
+pub mod prerequisite;
 mod routes;
 mod server;
 mod tokens;

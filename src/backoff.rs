@@ -5,24 +5,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::api::ApiError;
-
 /// An error that may go away if the request is repeated later.
 pub trait Transient {
     /// Worth retrying.
     fn is_transient(&self) -> bool;
     /// How long the server asked us to wait, if it did.
     fn retry_after(&self) -> Option<Duration>;
-}
-
-impl Transient for ApiError {
-    fn is_transient(&self) -> bool {
-        ApiError::is_transient(self)
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        ApiError::retry_after(self)
-    }
 }
 
 /// Exponential backoff with "equal jitter": each delay is half the current step plus a random
@@ -110,7 +98,6 @@ impl RetryUntil {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ApiErrorKind, Endpoint};
 
     #[test]
     fn delays_grow_stay_bounded_and_reset() {
@@ -132,22 +119,34 @@ mod tests {
         assert!(delay >= Duration::from_secs(2) && delay <= Duration::from_millis(2200));
     }
 
-    fn error(status: u16) -> ApiError {
-        ApiError {
-            endpoint: Endpoint::ListSecrets,
-            kind: ApiErrorKind::Status {
-                status,
-                error: String::new(),
-                message: String::new(),
-                retry_after: None,
-            },
+    /// An error as a server would answer it: 5xx are transient, 4xx are not.
+    #[derive(Debug, PartialEq)]
+    struct Status(u16);
+
+    impl std::fmt::Display for Status {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "HTTP {}", self.0)
         }
+    }
+
+    impl Transient for Status {
+        fn is_transient(&self) -> bool {
+            self.0 >= 500
+        }
+
+        fn retry_after(&self) -> Option<Duration> {
+            None
+        }
+    }
+
+    fn error(status: u16) -> Status {
+        Status(status)
     }
 
     async fn run(
         deadline: Duration,
-        mut outcome: impl FnMut(u32) -> Result<u32, ApiError>,
-    ) -> (Result<u32, ApiError>, u32) {
+        mut outcome: impl FnMut(u32) -> Result<u32, Status>,
+    ) -> (Result<u32, Status>, u32) {
         let mut retry = RetryUntil::new(deadline);
         let mut calls = 0;
         let result = loop {
@@ -177,12 +176,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn permanent_errors_and_deadlines_end_the_loop() {
         let (result, calls) = run(Duration::from_secs(60), |_| Err(error(404))).await;
-        assert_eq!(result.unwrap_err().status(), Some(404));
+        assert_eq!(result.unwrap_err(), Status(404));
         assert_eq!(calls, 1);
 
         let started = tokio::time::Instant::now();
         let (result, calls) = run(Duration::from_secs(5), |_| Err(error(502))).await;
-        assert_eq!(result.unwrap_err().status(), Some(502));
+        assert_eq!(result.unwrap_err(), Status(502));
         assert!(calls > 2);
         assert!(started.elapsed() <= Duration::from_secs(5));
     }

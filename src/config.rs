@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use std::str::FromStr;
 
+use crate::api::{ApiSettings, ProjectRef};
+use crate::auth::{read_credential_file, AuthConfig, Credential, CredentialError};
 use crate::cli::{self, AuthMethod, InvalidKeysArgs, OutputArgs, RefreshArgs, SourceArgs};
 use crate::secrets::SecretValue;
 use crate::sink::{Format, InvalidKeys, OutputConfig, Owner, WriteOptions};
@@ -62,25 +64,9 @@ pub enum ConfigError {
         /// What to add.
         what: &'static str,
     },
-    /// A credential file that cannot be read.
-    #[error("cannot read the {what} file {path}: {source}; check the volume mount and the path")]
-    CredentialFile {
-        /// Which credential.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A credential file or variable that is empty.
-    #[error("the {what} in {origin} is empty")]
-    EmptyCredential {
-        /// Which credential.
-        what: &'static str,
-        /// The file or variable it came from.
-        origin: String,
-    },
+    /// A credential that cannot be read.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     /// `--api-url` is not an http(s) URL.
     #[error("--api-url {url:?} is not valid: {reason}")]
     ApiUrl {
@@ -120,125 +106,6 @@ pub enum ConfigError {
     },
 }
 
-/// Where a credential comes from. Files are re-read at every login (kubelet rotates them).
-#[derive(Clone, Debug)]
-pub enum Credential {
-    /// A file whose trimmed content is the credential.
-    File(PathBuf),
-    /// A value given through an environment variable.
-    Value {
-        /// The variable's name, for messages.
-        origin: &'static str,
-        /// The trimmed value.
-        value: SecretValue,
-    },
-}
-
-impl Credential {
-    /// Reads the credential, trimmed; `what` names it in errors ("client secret").
-    pub fn read(&self, what: &'static str) -> Result<SecretValue, ConfigError> {
-        match self {
-            Credential::File(path) => read_credential_file(path, what),
-            Credential::Value { value, .. } => Ok(value.clone()),
-        }
-    }
-
-    /// The file to watch for changes, if any.
-    pub fn path(&self) -> Option<&Path> {
-        match self {
-            Credential::File(path) => Some(path),
-            Credential::Value { .. } => None,
-        }
-    }
-}
-
-/// Reads and trims a credential file; an empty one is an error too.
-pub fn read_credential_file(path: &Path, what: &'static str) -> Result<SecretValue, ConfigError> {
-    let raw = std::fs::read_to_string(path).map_err(|source| ConfigError::CredentialFile {
-        what,
-        path: path.to_owned(),
-        source,
-    })?;
-    let raw = SecretValue::new(raw);
-    let trimmed = raw.expose().trim();
-    if trimmed.is_empty() {
-        return Err(ConfigError::EmptyCredential {
-            what,
-            origin: path.display().to_string(),
-        });
-    }
-    Ok(SecretValue::from(trimmed))
-}
-
-/// How to authenticate.
-#[derive(Clone, Debug)]
-pub enum AuthConfig {
-    /// Universal auth: client id and client secret.
-    UniversalAuth {
-        /// The client id (a value or a file).
-        client_id: Credential,
-        /// The client secret (a file or INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET).
-        client_secret: Credential,
-    },
-    /// Kubernetes auth: identity id and the pod's projected service-account token.
-    Kubernetes {
-        /// The machine identity id.
-        identity_id: String,
-        /// The projected token file.
-        token_file: PathBuf,
-    },
-    /// Token auth: an access token used directly.
-    Token {
-        /// The token (a file or INFISICAL_TOKEN).
-        token: Credential,
-    },
-}
-
-impl AuthConfig {
-    /// The method's name as the CLI spells it.
-    pub fn method_name(&self) -> &'static str {
-        match self {
-            AuthConfig::UniversalAuth { .. } => "universal-auth",
-            AuthConfig::Kubernetes { .. } => "kubernetes",
-            AuthConfig::Token { .. } => "token",
-        }
-    }
-
-    /// Files holding credentials, which a sidecar watches.
-    pub fn watched_files(&self) -> Vec<PathBuf> {
-        match self {
-            AuthConfig::UniversalAuth {
-                client_id,
-                client_secret,
-            } => [client_id.path(), client_secret.path()]
-                .into_iter()
-                .flatten()
-                .map(Path::to_owned)
-                .collect(),
-            AuthConfig::Kubernetes { token_file, .. } => vec![token_file.clone()],
-            AuthConfig::Token { token } => token.path().map(Path::to_owned).into_iter().collect(),
-        }
-    }
-}
-
-/// The project, by id or by slug.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProjectRef {
-    /// The project id (a UUID).
-    Id(String),
-    /// The project slug (not the display name).
-    Slug(String),
-}
-
-impl std::fmt::Display for ProjectRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ProjectRef::Id(id) => write!(f, "project id {id:?}"),
-            ProjectRef::Slug(slug) => write!(f, "project slug {slug:?}"),
-        }
-    }
-}
-
 /// `--key REMOTE=LOCAL`: take REMOTE, write it as LOCAL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyMapping {
@@ -246,17 +113,6 @@ pub struct KeyMapping {
     pub remote: String,
     /// The name it gets here.
     pub local: String,
-}
-
-/// HTTP settings for the Infisical client.
-#[derive(Clone, Debug)]
-pub struct ApiSettings {
-    /// Base URL ending in `/api`, no trailing slash.
-    pub base_url: String,
-    /// Extra trusted CA certificates (PEM, DER-decoded), if `--ca-cert` was given.
-    pub ca_cert: Option<PathBuf>,
-    /// Timeout of one request.
-    pub request_timeout: Duration,
 }
 
 /// Everything about one source of secrets: server, credentials, and what to list.
@@ -676,7 +532,10 @@ mod tests {
             &[],
         );
         // The default token path does not exist here, so the credential check refuses it.
-        assert!(matches!(config, Err(ConfigError::CredentialFile { .. })));
+        assert!(matches!(
+            config,
+            Err(ConfigError::Credential(CredentialError::Unreadable { .. }))
+        ));
 
         let config = build(
             &["--env", "dev", "--project-id", "p", "--client-id", "c"],
@@ -754,7 +613,7 @@ mod tests {
         std::fs::write(&file, "\n").unwrap();
         assert!(matches!(
             read_credential_file(&file, "client secret"),
-            Err(ConfigError::EmptyCredential { .. })
+            Err(CredentialError::Empty { .. })
         ));
         let missing = read_credential_file(&dir.path().join("nope"), "client secret");
         let message = missing.unwrap_err().to_string();

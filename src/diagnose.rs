@@ -4,9 +4,11 @@
 //! environment an empty 200), so the advice is worked out here from the error *and* the
 //! configuration that led to it.
 
+use crate::api::ProjectRef;
 use crate::api::{is_unknown_slug, ApiError, ApiErrorKind, Endpoint};
+use crate::auth::AuthConfig;
 use crate::auth::AuthError;
-use crate::config::{AuthConfig, ConfigError, ProjectRef, SourceConfig};
+use crate::config::{ConfigError, SourceConfig};
 use crate::error::{exit, Fatal};
 use crate::source::FetchError;
 
@@ -99,11 +101,12 @@ fn empty_result(config: &SourceConfig) -> String {
 fn api_failure(error: &ApiError, config: &SourceConfig) -> Fatal {
     let server = &config.api.base_url;
     let deadline = humantime::format_duration(config.retry_deadline);
+    let cause = error.cause();
     match &error.kind {
-        ApiErrorKind::Connect(detail) => Fatal::new(
+        ApiErrorKind::Connect => Fatal::new(
             exit::UNAVAILABLE,
             format!(
-                "cannot reach Infisical at {server} ({detail}), gave up after --retry-deadline {deadline}: \
+                "cannot reach Infisical at {server} ({cause}), gave up after --retry-deadline {deadline}: \
                  check --api-url, DNS and network policies"
             ),
         ),
@@ -115,17 +118,17 @@ fn api_failure(error: &ApiError, config: &SourceConfig) -> Fatal {
                 humantime::format_duration(config.api.request_timeout)
             ),
         ),
-        ApiErrorKind::Tls(detail) => Fatal::new(
+        ApiErrorKind::Tls => Fatal::new(
             exit::UNAVAILABLE,
             match &config.api.ca_cert {
                 Some(path) => format!(
-                    "TLS certificate of {server} is not trusted ({detail}): the --ca-cert {} bundle does \
+                    "TLS certificate of {server} is not trusted ({cause}): the --ca-cert {} bundle does \
                      not hold the CA that signed the server's certificate, or the certificate does not \
                      name this host",
                     path.display()
                 ),
                 None => format!(
-                    "TLS certificate of {server} is not trusted ({detail}): if Infisical uses a private CA, \
+                    "TLS certificate of {server} is not trusted ({cause}): if Infisical uses a private CA, \
                      pass its PEM bundle with --ca-cert"
                 ),
             },

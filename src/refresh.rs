@@ -90,7 +90,7 @@ impl Refresher {
 
     /// When the token next needs renewing, if ever.
     pub fn token_due(&self) -> Option<Instant> {
-        self.source.auth_ref().next_refresh().map(Instant::from_std)
+        self.source.auth_ref().next_refresh()
     }
 
     /// The delay after a successful refresh: the interval plus jitter.

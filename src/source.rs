@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{ApiError, InfisicalClient, ListOutcome, ListQuery};
+use crate::api::{ApiError, Infisical, ListOutcome, ListQuery};
 use crate::auth::{AuthError, Authenticator};
 use crate::backoff::Transient;
 use crate::config::SourceConfig;
@@ -71,14 +71,14 @@ pub enum Fetched {
 /// A configured source with its client and token.
 pub struct Source {
     config: SourceConfig,
-    client: Arc<InfisicalClient>,
+    client: Arc<dyn Infisical>,
     auth: Authenticator,
     query: ListQuery,
 }
 
 impl Source {
     /// A source using `client`; nothing is sent until the first fetch.
-    pub fn new(config: SourceConfig, client: Arc<InfisicalClient>, renew_token_auth: bool) -> Self {
+    pub fn new(config: SourceConfig, client: Arc<dyn Infisical>, renew_token_auth: bool) -> Self {
         let auth = Authenticator::new(Arc::clone(&client), config.auth.clone(), renew_token_auth);
         let query = ListQuery {
             project: config.project.clone(),

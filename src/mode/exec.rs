@@ -68,8 +68,7 @@ pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal
     }
     // A typo in COMMAND fails at once, before any request is sent.
     let program = Program::resolve(&args.command, std::env::var_os("PATH").as_deref())?;
-    let client =
-        InfisicalClient::new(&source_config.api).map_err(|e| Fatal::new(exit::USAGE, e.0))?;
+    let client = InfisicalClient::new(&source_config.api)?;
     let mut source = Source::new(source_config, Arc::new(client), false);
 
     let Some(mut signals) = signals else {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::api::InfisicalClient;
 use crate::cli::InitArgs;
 use crate::config::{self, Environment, SourceConfig};
-use crate::error::{exit, Fatal};
+use crate::error::Fatal;
 use crate::sink::Outputs;
 use crate::source::Source;
 
@@ -14,8 +14,7 @@ pub async fn run(args: InitArgs, env: &dyn Environment) -> Result<(), Fatal> {
     let source_config = SourceConfig::from_args(&args.source, env)?;
     // Output options are checked before anything is sent.
     let mut outputs = Outputs::new(config::output_config(&args.output, true)?);
-    let client =
-        InfisicalClient::new(&source_config.api).map_err(|e| Fatal::new(exit::USAGE, e.0))?;
+    let client = InfisicalClient::new(&source_config.api)?;
     let mut source = Source::new(source_config, Arc::new(client), false);
     let secrets = super::fetch_once(&mut source).await?;
     let outcome = outputs.write(&secrets)?;

@@ -31,9 +31,7 @@ pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> 
     let (interval, jitter) = config::refresh_timing(&args.refresh)?;
     let max_staleness = args.max_staleness.unwrap_or(interval * 3);
     let on_change = OnChange::from_args(&args)?;
-    let client = Arc::new(
-        InfisicalClient::new(&source_config.api).map_err(|e| Fatal::new(exit::USAGE, e.0))?,
-    );
+    let client = Arc::new(InfisicalClient::new(&source_config.api)?);
     let health = Arc::new(Health::new(max_staleness, client.request_counts()));
     if let Some(address) = &args.listen {
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {

@@ -2,20 +2,26 @@
 //! in again when renewal would be refused, and keep the last good credential when a rotating
 //! credential file is caught half-written.
 
+mod credential;
+
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use crate::api::{ApiError, InfisicalClient, TokenGrant};
-use crate::config::{AuthConfig, ConfigError, Credential};
+use tokio::time::Instant;
+
+use crate::api::{ApiError, Infisical, Login, TokenGrant};
+use crate::backoff::Transient;
 use crate::secrets::SecretValue;
+
+pub use credential::{read_credential_file, AuthConfig, Credential, CredentialError};
 
 /// Why no access token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// A credential could not be read (and no earlier good one exists).
     #[error(transparent)]
-    Credential(#[from] ConfigError),
+    Credential(#[from] CredentialError),
     /// The server refused or failed.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -29,7 +35,7 @@ pub enum AuthError {
 
 /// Holds the access token in memory only and keeps it valid.
 pub struct Authenticator {
-    client: Arc<InfisicalClient>,
+    client: Arc<dyn Infisical>,
     config: AuthConfig,
     grant: Option<TokenGrant>,
     /// When the current token was first issued (its max-TTL budget counts from here).
@@ -43,7 +49,7 @@ impl Authenticator {
     /// An authenticator that logs in lazily, on first use. `renew_token_auth` allows renewing a
     /// token-auth token (off by default: servers refuse and delete tokens whose TTL equals their
     /// max TTL).
-    pub fn new(client: Arc<InfisicalClient>, config: AuthConfig, renew_token_auth: bool) -> Self {
+    pub fn new(client: Arc<dyn Infisical>, config: AuthConfig, renew_token_auth: bool) -> Self {
         Self {
             client,
             config,
@@ -80,14 +86,24 @@ impl Authenticator {
             } => {
                 let id = self.read(&client_id, "client id")?;
                 let secret = self.read(&client_secret, "client secret")?;
-                self.client.login_universal_auth(&id, &secret).await?
+                self.client
+                    .login(Login::UniversalAuth {
+                        client_id: &id,
+                        client_secret: &secret,
+                    })
+                    .await?
             }
             AuthConfig::Kubernetes {
                 identity_id,
                 token_file,
             } => {
                 let jwt = self.read(&Credential::File(token_file), "service-account token")?;
-                self.client.login_kubernetes(&identity_id, &jwt).await?
+                self.client
+                    .login(Login::Kubernetes {
+                        identity_id: &identity_id,
+                        jwt: &jwt,
+                    })
+                    .await?
             }
             AuthConfig::Token { token } => TokenGrant {
                 token: self.read(&token, "access token")?,
@@ -108,8 +124,9 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Called when the server refused the token. Returns true when a fresh token was obtained
-    /// (a login, or a token file that has changed), false when nothing else can be tried.
+    /// Called when the server refused the token: obtains a fresh one (a login, or a token file
+    /// that has changed), or fails with [`AuthError::TokenRejected`] when nothing else can be
+    /// tried.
     pub async fn replace_rejected_token(&mut self, reason: &str) -> Result<(), AuthError> {
         let previous = self.grant.take();
         if self.can_log_in() {

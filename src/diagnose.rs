@@ -100,21 +100,20 @@ fn empty_result(config: &SourceConfig) -> String {
 
 fn api_failure(error: &ApiError, config: &SourceConfig) -> Fatal {
     let server = &config.api.base_url;
-    let deadline = humantime::format_duration(config.retry_deadline);
     let cause = error.cause();
     match &error.kind {
         ApiErrorKind::Connect => Fatal::new(
             exit::UNAVAILABLE,
             format!(
-                "cannot reach Infisical at {server} ({cause}), gave up after --retry-deadline {deadline}: \
-                 check --api-url, DNS and network policies"
+                "cannot reach Infisical at {server} ({cause}): check --api-url, DNS and network \
+                 policies"
             ),
         ),
         ApiErrorKind::Timeout => Fatal::new(
             exit::UNAVAILABLE,
             format!(
-                "Infisical at {server} did not answer within --request-timeout {}, gave up after \
-                 --retry-deadline {deadline}: check the server and the network path to it",
+                "Infisical at {server} did not answer within --request-timeout {}: check the server \
+                 and the network path to it",
                 humantime::format_duration(config.api.request_timeout)
             ),
         ),
@@ -136,8 +135,8 @@ fn api_failure(error: &ApiError, config: &SourceConfig) -> Fatal {
         ApiErrorKind::Malformed(detail) => Fatal::new(
             exit::UNAVAILABLE,
             format!(
-                "{}: {server} sent an answer that is not Infisical's ({detail}), gave up after \
-                 --retry-deadline {deadline}: check that --api-url points at the Infisical API",
+                "{}: {server} sent an answer that is not Infisical's ({detail}): check that \
+                 --api-url points at the Infisical API",
                 error.endpoint
             ),
         ),
@@ -158,7 +157,6 @@ fn status_failure(
     retry_after: Option<std::time::Duration>,
     config: &SourceConfig,
 ) -> Fatal {
-    let deadline = humantime::format_duration(config.retry_deadline);
     let said = format!("HTTP {status}: {message}");
     if status == 429 {
         let wait = retry_after
@@ -167,8 +165,8 @@ fn status_failure(
         return Fatal::new(
             exit::UNAVAILABLE,
             format!(
-                "Infisical kept rate-limiting requests{wait} until --retry-deadline {deadline} ran out: \
-                 raise --retry-deadline, lengthen --interval, or ask for a higher rate limit"
+                "Infisical is rate-limiting requests{wait}: lengthen --interval, raise \
+                 --retry-deadline, or ask for a higher rate limit"
             ),
         );
     }
@@ -191,10 +189,7 @@ fn status_failure(
     if status >= 500 {
         return Fatal::new(
             exit::UNAVAILABLE,
-            format!(
-                "Infisical is failing ({said}; {class}) and kept failing until --retry-deadline {deadline}: \
-                 check the Infisical server"
-            ),
+            format!("Infisical is failing ({said}; {class}): check the Infisical server"),
         );
     }
     match status {

@@ -22,7 +22,6 @@ pub mod secrets;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
-pub mod supervise;
 pub mod watch;
 
 use std::process::ExitCode;

@@ -14,7 +14,7 @@ pub async fn run(args: CheckArgs, env: &dyn Environment) -> Result<(), Fatal> {
     let config = SourceConfig::from_args(&args.source, env)?;
     let client = InfisicalClient::new(&config.api)?;
     let mut source = Source::new(config, Arc::new(client), false);
-    let secrets = super::fetch_once(&mut source).await?;
+    let (secrets, _) = super::fetch_once(&mut source).await?;
     let config = source.config();
     tracing::info!(
         secrets = secrets.len(),

@@ -16,7 +16,7 @@ pub async fn run(args: InitArgs, env: &dyn Environment) -> Result<(), Fatal> {
     let mut outputs = Outputs::new(config::output_config(&args.output, true)?);
     let client = InfisicalClient::new(&source_config.api)?;
     let mut source = Source::new(source_config, Arc::new(client), false);
-    let secrets = super::fetch_once(&mut source).await?;
+    let (secrets, _) = super::fetch_once(&mut source).await?;
     let outcome = outputs.write(&secrets)?;
     tracing::info!(secrets = secrets.len(), outcome = ?outcome, "secrets written");
     Ok(())

@@ -6,7 +6,7 @@
 //! SIGCHLD, never through `tokio::process`, whose reaper would not collect orphans and would
 //! race with ours for the child's status.
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::task::Poll;
@@ -19,10 +19,10 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::{sleep_until, Instant};
 
-use crate::diagnose;
+use super::environment::{ChildEnv, EnvRecipe};
+use super::program::{launch_failure, Program};
 use crate::error::{exit, Fatal};
-use crate::mode::exec::{launch_failure, ChildEnv, EnvRecipe, Program};
-use crate::refresh::{Refresh, Refresher};
+use crate::refresh::{Engine, Event as RefreshEvent};
 
 /// The catchable signals passed on to the child.
 const FORWARDED: [(Signal, fn() -> SignalKind); 7] = [
@@ -181,16 +181,6 @@ pub fn spawn(program: &Program, env: &ChildEnv) -> Result<Pid, Fatal> {
     }
 }
 
-/// How a request made while supervising ended.
-enum Served<T> {
-    /// It finished.
-    Done(T),
-    /// It was abandoned: TERM, INT or QUIT was passed on, so its answer no longer matters.
-    Stopping,
-    /// The child ended meanwhile.
-    ChildEnded(ChildStatus),
-}
-
 /// The child being supervised.
 struct Supervisor<'a> {
     program: &'a Program,
@@ -254,26 +244,6 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Runs `work` (a request) while still passing signals on and watching the child, so a
-    /// slow server never delays a TERM or hides the child's exit.
-    async fn serving<T>(&mut self, work: impl Future<Output = T>) -> Served<T> {
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                done = &mut work => return Served::Done(done),
-                event = self.signals.next() => {
-                    if let Some(status) = self.handle(event) {
-                        return Served::ChildEnded(status);
-                    }
-                    if self.stopping {
-                        // The answer no longer matters: nothing will be restarted.
-                        return Served::Stopping;
-                    }
-                }
-            }
-        }
-    }
-
     fn exited(&self, status: ChildStatus) -> u8 {
         tracing::info!(
             exit_code = status.exit_code(),
@@ -285,13 +255,13 @@ impl Supervisor<'_> {
 }
 
 /// Runs the command under supervision until it exits on its own (or after a forwarded TERM);
-/// returns the exit code for the wrapper. Refresh failures are logged and retried: an outage
-/// never stops a running child.
+/// returns the exit code for the wrapper. The refresh engine runs beside it; an outage never
+/// stops a running child, and a changed secret set restarts it.
 pub async fn run(
     program: &Program,
     recipe: &EnvRecipe,
     first: ChildEnv,
-    mut refresher: Refresher,
+    engine: Engine,
     signals: Signals,
     settings: Supervision,
 ) -> Result<u8, Fatal> {
@@ -309,93 +279,57 @@ pub async fn run(
         stopping: false,
     };
     drop(first);
-    // The first fetch was just made; the next one waits a full interval.
-    let mut next_refresh = Instant::now() + refresher.delay_after_success();
-    // After a failed renewal the token waits for the backoff instead of waking us at once.
-    let mut token_hold = Instant::now();
+    let mut refresh = engine.spawn();
     loop {
-        let wake = match refresher.token_due() {
-            Some(due) if due.max(token_hold) < next_refresh => due.max(token_hold),
-            _ => next_refresh,
-        };
-        tokio::select! {
+        let (secrets, ack) = tokio::select! {
             event = supervisor.signals.next() => {
                 if let Some(status) = supervisor.handle(event) {
                     return Ok(supervisor.exited(status));
                 }
                 continue;
             }
-            () = sleep_until(wake), if !supervisor.stopping => {}
-        }
-        if Instant::now() < next_refresh {
-            // Woken for the token only.
-            let renewed = match supervisor.serving(refresher.maintain_token()).await {
-                Served::Done(renewed) => renewed,
-                Served::Stopping => continue,
-                Served::ChildEnded(status) => return Ok(supervisor.exited(status)),
-            };
-            if let Err(error) = renewed {
-                let fatal = diagnose::fetch_failure(&error, refresher.source().config());
-                tracing::warn!("token renewal failed: {}", fatal.message);
-                token_hold = Instant::now() + refresher.delay_after_failure(&error);
-            }
-            continue;
-        }
-        let refreshed = match supervisor.serving(refresher.refresh()).await {
-            Served::Done(refreshed) => refreshed,
-            Served::Stopping => continue,
-            Served::ChildEnded(status) => return Ok(supervisor.exited(status)),
-        };
-        let delay = match refreshed {
-            Ok(Refresh::Unchanged) => {
-                tracing::debug!("secrets unchanged");
-                refresher.delay_after_success()
-            }
-            Ok(Refresh::Changed(secrets)) => match recipe.build(secrets) {
-                Err(fatal) => {
-                    tracing::error!(
-                        exit_code = fatal.code,
-                        "{}; {} keeps running with the previous secrets",
-                        fatal.message,
-                        program.name()
-                    );
-                    refresher.delay_after_failure_plain()
-                }
-                Ok(env) if env.secrets_hash() == current => refresher.delay_after_success(),
-                Ok(env) => {
-                    tracing::info!(
-                        signal = %settings.restart_signal,
-                        "secrets changed; stopping {} to restart it",
-                        program.name()
-                    );
-                    let status = supervisor.stop().await;
-                    if supervisor.stopping {
-                        return Ok(supervisor.exited(status));
-                    }
-                    tracing::info!(
-                        secrets = env.secret_count(),
-                        command = program.name(),
-                        previous = %status,
-                        "restarting the command"
-                    );
-                    supervisor.pid = spawn(program, &env)?;
-                    current = env.secrets_hash();
-                    refresher.delay_after_success()
-                }
+            // Once TERM, INT or QUIT was passed on, nothing is restarted.
+            event = refresh.next(), if !supervisor.stopping => match event {
+                RefreshEvent::Changed(secrets, ack) => (secrets, ack),
+                RefreshEvent::Unchanged | RefreshEvent::Failed | RefreshEvent::TokenExpiry(_) => continue,
             },
-            Err(error) => {
-                let fatal = diagnose::fetch_failure(&error, refresher.source().config());
-                let delay = refresher.delay_after_failure(&error);
-                tracing::warn!(
-                    retry_in_ms = delay.as_millis() as u64,
-                    "{}; {} keeps running",
+        };
+        let env = match recipe.build(secrets) {
+            Ok(env) => env,
+            Err(fatal) => {
+                tracing::error!(
+                    exit_code = fatal.code,
+                    "{}; {} keeps running with the previous secrets",
                     fatal.message,
                     program.name()
                 );
-                delay
+                ack.applied(false);
+                continue;
             }
         };
-        next_refresh = Instant::now() + delay;
+        if env.secrets_hash() == current {
+            // Only secrets shadowed by --preserve-env changed: the child would see nothing new.
+            ack.applied(true);
+            continue;
+        }
+        tracing::info!(
+            signal = %settings.restart_signal,
+            "secrets changed; stopping {} to restart it",
+            program.name()
+        );
+        let status = supervisor.stop().await;
+        if supervisor.stopping {
+            return Ok(supervisor.exited(status));
+        }
+        tracing::info!(
+            secrets = env.secret_count(),
+            command = program.name(),
+            previous = %status,
+            "restarting the command"
+        );
+        supervisor.pid = spawn(program, &env)?;
+        current = env.secrets_hash();
+        ack.applied(true);
     }
 }
 

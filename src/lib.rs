@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(mode::exec::Outcome::Exited(code))) => ExitCode::from(code),
-        Ok(Some(mode::exec::Outcome::Replace(prepared))) => report(prepared.exec()),
+        Ok(Some(mode::exec::Outcome::Replace(prepared))) => report(prepared.exec().into()),
         Err(fatal) => report(fatal),
     }
 }

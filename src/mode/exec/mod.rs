@@ -9,6 +9,7 @@
 //! [`supervise`] runs it as a child under `--watch`.
 
 pub mod environment;
+pub mod error;
 pub mod program;
 pub mod supervise;
 
@@ -17,12 +18,13 @@ use std::sync::Arc;
 use crate::api::InfisicalClient;
 use crate::cli::{ExecArgs, CONSUMED_ENV_VARS};
 use crate::config::{self, ConfigError, Environment, SourceConfig};
-use crate::error::{exit, Fatal};
+use crate::error::Fatal;
 use crate::on_change::parse_signal;
 use crate::refresh::{Engine, Timing, Wording};
 use crate::source::Source;
 
 pub use environment::{ChildEnv, EnvRecipe};
+pub use error::ExecError;
 pub use program::{Prepared, Program};
 use supervise::{Signals, Supervision};
 
@@ -40,12 +42,7 @@ pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal
     // With --watch every catchable signal is forwarded, so handlers come first: a TERM during
     // startup must not kill the wrapper with the default action.
     let signals = if args.watch {
-        Some(Signals::install().map_err(|e| {
-            Fatal::new(
-                exit::UNAVAILABLE,
-                format!("cannot install signal handlers: {e}"),
-            )
-        })?)
+        Some(Signals::install().map_err(ExecError::Signals)?)
     } else {
         None
     };

@@ -5,12 +5,11 @@ use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
 use nix::unistd::AccessFlags;
 use zeroize::Zeroize;
 
 use super::environment::ChildEnv;
-use crate::error::{exit, Fatal};
+use super::error::ExecError;
 
 /// Where COMMAND is looked up when `PATH` is not set (what `execvp` and shells fall back to).
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -26,13 +25,10 @@ impl Program {
     /// Looks COMMAND up like a shell: a name containing `/` is used as is, anything else is
     /// searched in `search_path` (the `PATH` value). Not found → exit 127, found but not
     /// executable → exit 126.
-    pub fn resolve(command: &[String], search_path: Option<&OsStr>) -> Result<Self, Fatal> {
+    pub fn resolve(command: &[String], search_path: Option<&OsStr>) -> Result<Self, ExecError> {
         let name = command.first().map(String::as_str).unwrap_or_default();
         if name.is_empty() {
-            return Err(Fatal::new(
-                exit::COMMAND_NOT_FOUND,
-                "no command given: put it after --, e.g. exec -- /app/server --port 8080",
-            ));
+            return Err(ExecError::NoCommand);
         }
         let path = if name.contains('/') {
             let path = PathBuf::from(name);
@@ -65,7 +61,7 @@ impl Program {
 
 /// Searches `name` in the directories of `search_path`, skipping what is not a regular file
 /// (like bash); an empty entry means the current directory.
-fn search(name: &str, search_path: &OsStr) -> Result<PathBuf, Fatal> {
+fn search(name: &str, search_path: &OsStr) -> Result<PathBuf, ExecError> {
     let mut denied = None;
     for dir in std::env::split_paths(search_path) {
         let dir = if dir.as_os_str().is_empty() {
@@ -83,76 +79,33 @@ fn search(name: &str, search_path: &OsStr) -> Result<PathBuf, Fatal> {
         denied.get_or_insert(candidate);
     }
     match denied {
-        Some(path) => Err(Fatal::new(
-            exit::NOT_EXECUTABLE,
-            format!(
-                "command {name:?} found at {} but it is not executable: chmod +x it or fix PATH",
-                path.display()
-            ),
-        )),
-        None => Err(Fatal::new(
-            exit::COMMAND_NOT_FOUND,
-            format!(
-                "command {name:?} not found in PATH ({}): check the name, or give its full path",
-                search_path.to_string_lossy()
-            ),
-        )),
+        Some(found) => Err(ExecError::FoundNotExecutable {
+            name: name.to_owned(),
+            found,
+        }),
+        None => Err(ExecError::NotInPath {
+            name: name.to_owned(),
+            path: search_path.to_string_lossy().into_owned(),
+        }),
     }
 }
 
 /// Checks a command given by path, so the common mistakes get a clear message before anything
 /// is fetched.
-fn check_executable(name: &str, path: &Path) -> Result<(), Fatal> {
+fn check_executable(name: &str, path: &Path) -> Result<(), ExecError> {
     match std::fs::metadata(path) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(Fatal::new(
-            exit::COMMAND_NOT_FOUND,
-            format!("command {name:?} not found: no such file (check the path and the image)"),
-        )),
-        Err(error) => Err(Fatal::new(
-            exit::NOT_EXECUTABLE,
-            format!("command {name:?} cannot be run: {error}"),
-        )),
-        Ok(meta) if meta.is_dir() => Err(Fatal::new(
-            exit::NOT_EXECUTABLE,
-            format!("command {name:?} is a directory, not a program"),
-        )),
-        Ok(_) => match nix::unistd::access(path, AccessFlags::X_OK) {
-            Ok(()) => Ok(()),
-            Err(errno) => Err(launch_failure(name, path, errno)),
-        },
-    }
-}
-
-/// Explains why `execve` (or a spawn) of `path` failed.
-pub fn launch_failure(name: &str, path: &Path, errno: Errno) -> Fatal {
-    match errno {
-        Errno::ENOENT if path.exists() => Fatal::new(
-            exit::NOT_EXECUTABLE,
-            format!(
-                "command {name:?} cannot be run: its interpreter (the #! line) or loader was not \
-                 found in this image"
-            ),
-        ),
-        Errno::ENOENT | Errno::ENOTDIR => Fatal::new(
-            exit::COMMAND_NOT_FOUND,
-            format!("command {name:?} not found: no such file (check the path and the image)"),
-        ),
-        Errno::EACCES | Errno::EPERM => Fatal::new(
-            exit::NOT_EXECUTABLE,
-            format!(
-                "command {name:?} is not executable: chmod +x it (or the volume is mounted noexec)"
-            ),
-        ),
-        Errno::ENOEXEC => Fatal::new(
-            exit::NOT_EXECUTABLE,
-            format!(
-                "command {name:?} is not a program this system can run (a script needs a #! line)"
-            ),
-        ),
-        other => Fatal::new(
-            exit::NOT_EXECUTABLE,
-            format!("command {name:?} cannot be run: {}", other.desc()),
-        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(ExecError::NotFound {
+            name: name.to_owned(),
+        }),
+        Err(source) => Err(ExecError::Unreadable {
+            name: name.to_owned(),
+            source,
+        }),
+        Ok(meta) if meta.is_dir() => Err(ExecError::IsDirectory {
+            name: name.to_owned(),
+        }),
+        Ok(_) => nix::unistd::access(path, AccessFlags::X_OK)
+            .map_err(|errno| ExecError::launch(name, path, errno)),
     }
 }
 
@@ -166,11 +119,9 @@ pub struct Prepared {
 
 impl Prepared {
     /// Converts the program and environment into C strings.
-    pub fn new(program: &Program, env: &ChildEnv) -> Result<Self, Fatal> {
-        let c_string = |bytes: &[u8], what: &str| {
-            CString::new(bytes)
-                .map_err(|_| Fatal::new(exit::USAGE, format!("{what} contains a NUL byte")))
-        };
+    pub fn new(program: &Program, env: &ChildEnv) -> Result<Self, ExecError> {
+        let c_string =
+            |bytes: &[u8], what| CString::new(bytes).map_err(|_| ExecError::NulInCommand { what });
         let path = c_string(program.path().as_os_str().as_bytes(), "the command path")?;
         let argv = program
             .argv
@@ -189,13 +140,9 @@ impl Prepared {
                 Ok(entry) => envp.push(entry),
                 Err(error) => {
                     error.into_vec().zeroize();
-                    return Err(Fatal::new(
-                        exit::DATA,
-                        format!(
-                            "environment variable {:?} contains a NUL byte",
-                            name.to_string_lossy()
-                        ),
-                    ));
+                    return Err(ExecError::NulInVariable {
+                        name: name.to_string_lossy().into_owned(),
+                    });
                 }
             }
         }
@@ -209,10 +156,10 @@ impl Prepared {
 
     /// Replaces this process with the command. Returns only if that fails, with the reason.
     /// Call it with no runtime left: its threads and file descriptors must not outlive it.
-    pub fn exec(self) -> Fatal {
+    pub fn exec(self) -> ExecError {
         let Err(errno) = nix::unistd::execve(&self.path, &self.argv, &self.envp);
         let path = PathBuf::from(OsStr::from_bytes(self.path.as_bytes()));
-        launch_failure(&self.name, &path, errno)
+        ExecError::launch(&self.name, &path, errno)
     }
 }
 
@@ -227,6 +174,7 @@ impl Drop for Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::exit;
 
     #[test]
     fn commands_are_searched_in_path_like_a_shell() {
@@ -249,15 +197,15 @@ mod tests {
         assert_eq!(found.args(), ["-x"]);
 
         let missing = Program::resolve(&["nope".into()], Some(&path)).unwrap_err();
-        assert_eq!(missing.code, exit::COMMAND_NOT_FOUND);
+        assert_eq!(missing.exit_code(), exit::COMMAND_NOT_FOUND);
         let by_path = Program::resolve(&[plain.to_string_lossy().into()], Some(&path));
         // Root may execute nothing without an x bit either.
-        assert_eq!(by_path.unwrap_err().code, exit::NOT_EXECUTABLE);
+        assert_eq!(by_path.unwrap_err().exit_code(), exit::NOT_EXECUTABLE);
         let not_exec = Program::resolve(&["plain".into()], Some(&path)).unwrap_err();
-        assert_eq!(not_exec.code, exit::NOT_EXECUTABLE);
+        assert_eq!(not_exec.exit_code(), exit::NOT_EXECUTABLE);
         let dir_cmd = Program::resolve(&[bin.to_string_lossy().into()], Some(&path));
-        assert_eq!(dir_cmd.unwrap_err().code, exit::NOT_EXECUTABLE);
+        assert_eq!(dir_cmd.unwrap_err().exit_code(), exit::NOT_EXECUTABLE);
         let gone = Program::resolve(&["/no/such/program".into()], Some(&path));
-        assert_eq!(gone.unwrap_err().code, exit::COMMAND_NOT_FOUND);
+        assert_eq!(gone.unwrap_err().exit_code(), exit::COMMAND_NOT_FOUND);
     }
 }

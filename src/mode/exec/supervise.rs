@@ -20,8 +20,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::{sleep_until, Instant};
 
 use super::environment::{ChildEnv, EnvRecipe};
-use super::program::{launch_failure, Program};
-use crate::error::{exit, Fatal};
+use super::error::ExecError;
+use super::program::Program;
 use crate::refresh::{Engine, Event as RefreshEvent};
 
 /// The catchable signals passed on to the child.
@@ -159,7 +159,7 @@ pub fn reap(ours: Option<Pid>) -> Option<ChildStatus> {
 }
 
 /// Starts the command with this environment; stdin, stdout and stderr are the wrapper's.
-pub fn spawn(program: &Program, env: &ChildEnv) -> Result<Pid, Fatal> {
+pub fn spawn(program: &Program, env: &ChildEnv) -> Result<Pid, ExecError> {
     let mut command = std::process::Command::new(program.path());
     command
         .arg0(program.name())
@@ -170,13 +170,13 @@ pub fn spawn(program: &Program, env: &ChildEnv) -> Result<Pid, Fatal> {
         // The std handle is dropped without waiting: `reap` collects the status.
         Ok(child) => i32::try_from(child.id())
             .map(Pid::from_raw)
-            .map_err(|_| Fatal::new(exit::UNAVAILABLE, "the child's pid is out of range")),
+            .map_err(|_| ExecError::PidOutOfRange),
         Err(error) => Err(match error.raw_os_error() {
-            Some(code) => launch_failure(program.name(), program.path(), Errno::from_raw(code)),
-            None => Fatal::new(
-                exit::NOT_EXECUTABLE,
-                format!("command {:?} cannot be started: {error}", program.name()),
-            ),
+            Some(code) => ExecError::launch(program.name(), program.path(), Errno::from_raw(code)),
+            None => ExecError::Unreadable {
+                name: program.name().to_owned(),
+                source: error,
+            },
         }),
     }
 }
@@ -264,7 +264,7 @@ pub async fn run(
     engine: Engine,
     signals: Signals,
     settings: Supervision,
-) -> Result<u8, Fatal> {
+) -> Result<u8, ExecError> {
     tracing::info!(
         secrets = first.secret_count(),
         command = program.name(),

@@ -16,10 +16,9 @@ use nix::unistd::AccessFlags;
 use zeroize::Zeroize;
 
 use crate::api::InfisicalClient;
-use crate::cli::{ExecArgs, CONSUMED_ENV_VARS};
-use crate::config::{self, ConfigError, Environment, SourceConfig};
+use crate::cli::CONSUMED_ENV_VARS;
+use crate::config::ExecConfig;
 use crate::error::{exit, Fatal};
-use crate::on_change::parse_signal;
 use crate::refresh::Refresher;
 use crate::secrets::SecretSet;
 use crate::sink::{check_env_keys, InvalidKeys};
@@ -37,42 +36,44 @@ pub enum Outcome {
     Exited(u8),
 }
 
-/// Runs the async part of `exec`: validates, fetches, and either prepares the `execve` or
+/// Runs the async part of `exec`: fetches, and either prepares the `execve` or
 /// supervises the command (`--watch`) until it exits.
-pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal> {
+pub async fn run(config: ExecConfig) -> Result<Outcome, Fatal> {
     // With --watch every catchable signal is forwarded, so handlers come first: a TERM during
     // startup must not kill the wrapper with the default action.
-    let signals = if args.watch {
-        Some(Signals::install().map_err(|e| {
-            Fatal::new(
-                exit::UNAVAILABLE,
-                format!("cannot install signal handlers: {e}"),
-            )
-        })?)
-    } else {
-        None
+    let watch = match config.watch {
+        Some(watch) => Some((
+            Signals::install().map_err(|e| {
+                Fatal::new(
+                    exit::UNAVAILABLE,
+                    format!("cannot install signal handlers: {e}"),
+                )
+            })?,
+            watch,
+        )),
+        None => None,
     };
-    let source_config = SourceConfig::from_args(&args.source, env)?;
+    let source_config = config.source;
     let recipe = EnvRecipe {
         inherited: std::env::vars_os().collect(),
-        policy: config::invalid_keys(&args.keys)?,
-        preserve_env: args.preserve_env,
-        keep: args.keep_env.clone(),
+        policy: config.invalid_keys,
+        preserve_env: config.preserve_env,
+        keep: config.keep_env,
     };
-    for name in &args.keep_env {
-        if !CONSUMED_ENV_VARS.contains(&name.as_str()) {
+    for name in &recipe.keep {
+        if !CONSUMED_ENV_VARS.contains(name) {
             tracing::warn!(
                 "--keep-env {name}: this tool does not read {name}, so it is passed on anyway"
             );
         }
     }
     // A typo in COMMAND fails at once, before any request is sent.
-    let program = Program::resolve(&args.command, std::env::var_os("PATH").as_deref())?;
+    let program = Program::resolve(&config.command, std::env::var_os("PATH").as_deref())?;
     let client =
         InfisicalClient::new(&source_config.api).map_err(|e| Fatal::new(exit::USAGE, e.0))?;
     let mut source = Source::new(source_config, Arc::new(client), false);
 
-    let Some(mut signals) = signals else {
+    let Some((mut signals, watch)) = watch else {
         let secrets = super::fetch_once(&mut source).await?;
         let child_env = recipe.build(secrets)?;
         // Rust ignores SIGPIPE and an ignored signal stays ignored across execve, so the app
@@ -90,17 +91,9 @@ pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal
     };
 
     let supervision = Supervision {
-        restart_signal: parse_signal(&args.restart_signal).map_err(|error| match error {
-            ConfigError::Invalid { value, reason, .. } => ConfigError::Invalid {
-                option: "--restart-signal",
-                value,
-                reason,
-            },
-            other => other,
-        })?,
-        grace: args.grace,
+        restart_signal: watch.restart_signal,
+        grace: watch.grace,
     };
-    let (interval, jitter) = config::refresh_timing(&args.refresh)?;
 
     let secrets = tokio::select! {
         fetched = super::fetch_once(&mut source) => fetched?,
@@ -110,7 +103,7 @@ pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal
         }
     };
     let child_env = recipe.build(secrets)?;
-    let refresher = Refresher::new(source, interval, jitter);
+    let refresher = Refresher::new(source, watch.timing.interval, watch.timing.jitter);
     let code = supervise::run(
         &program,
         &recipe,

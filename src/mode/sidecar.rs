@@ -5,8 +5,7 @@ use std::sync::Arc;
 use tokio::time::{sleep_until, Instant};
 
 use crate::api::InfisicalClient;
-use crate::cli::SidecarArgs;
-use crate::config::{self, Environment, SourceConfig};
+use crate::config::SidecarConfig;
 use crate::diagnose;
 use crate::error::{exit, Fatal};
 use crate::health::{self, Health, RefreshResult};
@@ -18,7 +17,7 @@ use crate::source::Source;
 use crate::watch;
 
 /// Runs the sidecar until SIGTERM/SIGINT; returns Ok (exit 0) then.
-pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> {
+pub async fn run(config: SidecarConfig) -> Result<(), Fatal> {
     // Handlers first: a TERM during startup must not kill us with the default action.
     let shutdown = shutdown::on_termination().map_err(|e| {
         Fatal::new(
@@ -26,16 +25,22 @@ pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> 
             format!("cannot install signal handlers: {e}"),
         )
     })?;
-    let source_config = SourceConfig::from_args(&args.source, env)?;
-    let mut outputs = Outputs::new(config::output_config(&args.output, true)?);
-    let (interval, jitter) = config::refresh_timing(&args.refresh)?;
-    let max_staleness = args.max_staleness.unwrap_or(interval * 3);
-    let on_change = OnChange::from_args(&args)?;
+    let SidecarConfig {
+        source: source_config,
+        output,
+        timing,
+        on_change,
+        listen,
+        max_staleness,
+        renew_token,
+    } = config;
+    let mut outputs = Outputs::new(output);
+    let on_change = OnChange::new(on_change)?;
     let client = Arc::new(
         InfisicalClient::new(&source_config.api).map_err(|e| Fatal::new(exit::USAGE, e.0))?,
     );
     let health = Arc::new(Health::new(max_staleness, client.request_counts()));
-    if let Some(address) = &args.listen {
+    if let Some(address) = listen {
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
             Fatal::new(
                 exit::USAGE,
@@ -47,12 +52,12 @@ pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> 
     }
     let mut credential_watch = watch::watch_credentials(&source_config.auth.watched_files());
     let mut refresher = Refresher::new(
-        Source::new(source_config, client, args.renew_token),
-        interval,
-        jitter,
+        Source::new(source_config, client, renew_token),
+        timing.interval,
+        timing.jitter,
     );
     tracing::info!(
-        interval = %humantime::format_duration(interval),
+        interval = %humantime::format_duration(timing.interval),
         "sidecar started"
     );
 

@@ -3,10 +3,16 @@
 //! This is the raw layer; [`crate::config`] turns it into validated settings. Values that are
 //! secrets (the client secret, an access token) are never flags: they would show in `ps`.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Arg, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::sink::{Format, InvalidKeys};
 
 /// Default Infisical address (Infisical Cloud, US region).
 pub const DEFAULT_API_URL: &str = "https://app.infisical.com";
@@ -19,41 +25,98 @@ pub const ENV_CLIENT_SECRET: &str = "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET";
 /// See [`ENV_CLIENT_SECRET`].
 pub const ENV_TOKEN: &str = "INFISICAL_TOKEN";
 
-/// Every environment variable this tool reads. `exec` removes them from the child's environment
-/// (unless kept with `--keep-env`) so the app never sees the wrapper's credentials or config.
-pub const CONSUMED_ENV_VARS: &[&str] = &[
-    "INFISICAL_API_URL",
-    "INFISICAL_CA_CERT",
-    "INFISICAL_AUTH_METHOD",
-    "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID",
-    "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID_FILE",
-    "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET_FILE",
-    ENV_CLIENT_SECRET,
-    "INFISICAL_MACHINE_IDENTITY_ID",
-    "INFISICAL_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH",
-    "INFISICAL_TOKEN_FILE",
-    ENV_TOKEN,
-    "INFISICAL_PROJECT_ID",
-    "INFISICAL_PROJECT_SLUG",
-    "INFISICAL_ENVIRONMENT",
-    "INFISICAL_SECRET_PATH",
-    "INFISICAL_RECURSIVE",
-    "INFISICAL_TAGS",
-    "INFISICAL_KEYS",
-    "INFISICAL_LOG_FORMAT",
-    "INFISICAL_LOG_LEVEL",
-    "INFISICAL_OUT_DIR",
-    "INFISICAL_OUT_FILE",
-    "INFISICAL_OUT_FORMAT",
-    "INFISICAL_FILE_MODE",
-    "INFISICAL_OWNER",
-    "INFISICAL_REFRESH_INTERVAL",
-    "INFISICAL_LISTEN",
-];
+/// How long the one-shot modes retry transient failures by default (`--retry-deadline`).
+pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Every environment variable this tool reads: those behind a flag (taken from the flags'
+/// definitions, so a new flag cannot be forgotten) and the two read by value. `exec` removes them
+/// from the child's environment (unless kept with `--keep-env`), and so does `--on-change-exec`,
+/// so the app never sees the wrapper's credentials or configuration.
+pub static CONSUMED_ENV_VARS: LazyLock<EnvVarNames> = LazyLock::new(|| {
+    let cli = Cli::command();
+    let mut names: Vec<String> = [ENV_CLIENT_SECRET, ENV_TOKEN].map(String::from).to_vec();
+    let mut commands = vec![&cli];
+    while let Some(command) = commands.pop() {
+        names.extend(
+            command
+                .get_arguments()
+                .filter_map(Arg::get_env)
+                .map(|name| name.to_string_lossy().into_owned()),
+        );
+        commands.extend(command.get_subcommands());
+    }
+    names.sort();
+    names.dedup();
+    EnvVarNames(names)
+});
+
+/// A sorted list of environment variable names (see [`CONSUMED_ENV_VARS`]).
+#[derive(Debug)]
+pub struct EnvVarNames(Vec<String>);
+
+impl EnvVarNames {
+    /// Whether `name` is in the list.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0
+            .binary_search_by(|probe| probe.as_str().cmp(name))
+            .is_ok()
+    }
+
+    /// The names, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// Parses a boolean flag's environment variable (`INFISICAL_RECURSIVE=1`): `true/false`,
+/// `1/0`, `yes/no`, `on/off`, any case. A bad value is refused naming the variable, which
+/// clap's own parser would not do.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvBool;
+
+impl TypedValueParser for EnvBool {
+    type Value = bool;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<bool, clap::Error> {
+        let text = value.to_string_lossy();
+        parse_bool(&text).ok_or_else(|| {
+            // A flag takes no value, so the text always comes from the variable.
+            let name = arg
+                .and_then(Arg::get_env)
+                .map_or_else(|| "the variable".into(), OsStr::to_string_lossy);
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("{name}={text:?}: expected true or false (also 1/0, yes/no, on/off)\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
+/// `true/false`, `1/0`, `yes/no`, `on/off`, any case, surrounding spaces ignored.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
 
 /// infisical-materializer: Infisical secrets for a Kubernetes pod, as files or environment.
 #[derive(Debug, Parser)]
-#[command(name = "infisical-materializer", version, about, long_about = None)]
+// No arguments is an error that shows the usage (clap's default would print the whole help).
+#[command(
+    name = "infisical-materializer",
+    version,
+    about,
+    long_about = None,
+    arg_required_else_help = false
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -77,16 +140,114 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch the secrets once, write every output, exit (init container).
+    #[command(after_help = INIT_HELP)]
     Init(InitArgs),
     /// Write the secrets, then keep them fresh and tell the app (sidecar).
+    #[command(after_help = SIDECAR_HELP)]
     Sidecar(SidecarArgs),
     /// Fetch the secrets and exec COMMAND with them as environment variables (entrypoint wrapper).
+    #[command(
+        after_help = EXEC_HELP,
+        override_usage = "infisical-materializer exec [OPTIONS] -- COMMAND [ARGS]..."
+    )]
     Exec(ExecArgs),
     /// Validate the configuration, log in, list the key NAMES (never values), exit.
+    #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
     /// Copy this binary to PATH (mode 0755), e.g. into a shared emptyDir for an app image.
+    #[command(after_help = INSTALL_HELP)]
     Install(InstallArgs),
 }
+
+/// What every mode that fetches needs, for the end of its `--help`.
+macro_rules! required_source {
+    () => {
+        "Required: --env; --project-id or --project-slug; the credentials of one auth method \
+         (universal-auth, kubernetes or token)"
+    };
+}
+
+/// The exit codes every mode that fetches shares (README, "Exit codes").
+macro_rules! exit_code {
+    (usage) => {
+        "  64   bad usage or configuration (a flag, a variable, a credential file)\n"
+    };
+    (not_found) => {
+        "  66   not found: project, environment, folder, a --key, or an empty result\n"
+    };
+    (unavailable) => {
+        "  69   Infisical unreachable or failing after --retry-deadline\n"
+    };
+    (refused) => {
+        "  77   authentication or authorization refused\n"
+    };
+}
+
+const CHECK_HELP: &str = concat!(
+    required_source!(),
+    ".\n\nExit codes:\n",
+    "  0    the configuration works; the key names are on stdout\n",
+    exit_code!(usage),
+    exit_code!(not_found),
+    exit_code!(unavailable),
+    exit_code!(refused),
+    "\nExample:\n",
+    "  infisical-materializer check --identity-id 5f0c... --project-slug my-app-a1b2 --env prod",
+);
+
+const INIT_HELP: &str = concat!(
+    required_source!(),
+    "; --out-dir or --out-file.\n\nExit codes:\n",
+    "  0    every output written\n",
+    exit_code!(usage),
+    "  65   a key cannot be a file or env name, or a value cannot be written in --format\n",
+    exit_code!(not_found),
+    exit_code!(unavailable),
+    "  73   an output cannot be written (also --require-tmpfs on a disk)\n",
+    exit_code!(refused),
+    "\nExample:\n",
+    "  infisical-materializer init --client-id-file /var/run/infisical/client-id \\\n",
+    "    --client-secret-file /var/run/infisical/client-secret \\\n",
+    "    --project-slug my-app-a1b2 --env prod --out-dir /run/secrets/app",
+);
+
+const SIDECAR_HELP: &str = concat!(
+    required_source!(),
+    "; --out-dir or --out-file.\n\nExit codes:\n",
+    "  0    stopped by SIGTERM or SIGINT (the files stay in place)\n",
+    "  64   bad usage or configuration, or --listen cannot be bound\n",
+    "  Failures to fetch or write do not stop the sidecar: it logs them, keeps the last good\n",
+    "  files, retries, and /readyz reports them.\n",
+    "\nExample:\n",
+    "  infisical-materializer sidecar --out-dir /run/secrets/app --interval 5m --listen 9464 \\\n",
+    "    --on-change-signal HUP --on-change-pid-file /run/app/app.pid \\\n",
+    "    --identity-id 5f0c... --project-slug my-app-a1b2 --env prod",
+);
+
+const EXEC_HELP: &str = concat!(
+    required_source!(),
+    "; the command after --.\n\nExit codes:\n",
+    exit_code!(usage),
+    "  65   a key cannot be an environment variable name, or a value holds a NUL byte\n",
+    exit_code!(not_found),
+    exit_code!(unavailable),
+    exit_code!(refused),
+    "  126  COMMAND is not executable\n",
+    "  127  COMMAND was not found\n",
+    "  else COMMAND's own status (with --watch: 128+N if it died of signal N)\n",
+    "\nExample:\n",
+    "  infisical-materializer exec --project-slug my-app-a1b2 --env prod -- /app/server --port 8080",
+);
+
+const INSTALL_HELP: &str = "Required: --to.
+
+Exit codes:
+  0    copied
+  64   --to names no file
+  73   the copy cannot be written
+
+Example:
+  infisical-materializer install --to /shared/infisical-materializer";
 
 /// Log output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -189,7 +350,7 @@ pub struct SourceArgs {
     )]
     pub project_slug: Option<String>,
 
-    /// Environment slug, e.g. `dev`, `staging`, `prod`.
+    /// Environment slug, e.g. `dev`, `staging`, `prod` (required).
     #[arg(
         long = "env",
         env = "INFISICAL_ENVIRONMENT",
@@ -207,8 +368,13 @@ pub struct SourceArgs {
     )]
     pub path: String,
 
-    /// Include secrets of sub-folders.
-    #[arg(long, env = "INFISICAL_RECURSIVE", help_heading = "Secrets")]
+    /// Include secrets of sub-folders (the variable takes true/false, 1/0, yes/no, on/off).
+    #[arg(
+        long,
+        env = "INFISICAL_RECURSIVE",
+        value_parser = EnvBool,
+        help_heading = "Secrets"
+    )]
     pub recursive: bool,
 
     /// Leave out secrets imported into the folder.
@@ -246,7 +412,11 @@ pub struct SourceArgs {
     /// Timeout of one HTTP request.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR", help_heading = "Infisical")]
     pub request_timeout: Duration,
+}
 
+/// How long a mode that fetches once keeps retrying (not the sidecar: it retries forever).
+#[derive(Debug, Args)]
+pub struct RetryArgs {
     /// How long transient failures (connect errors, 5xx, 429) are retried before giving up.
     #[arg(long, value_parser = parse_duration, default_value = "2m", value_name = "DUR", help_heading = "Infisical")]
     pub retry_deadline: Duration,
@@ -284,15 +454,16 @@ pub struct OutputArgs {
     )]
     pub out_file: Option<PathBuf>,
 
-    /// Format of --out-file: dotenv, shell, json, yaml.
+    /// Format of --out-file.
     #[arg(
         long,
         env = "INFISICAL_OUT_FORMAT",
-        default_value = "dotenv",
+        value_enum,
+        default_value_t = Format::Dotenv,
         value_name = "FORMAT",
         help_heading = "Output"
     )]
-    pub format: String,
+    pub format: Format,
 
     /// Mode of the files written, octal.
     #[arg(
@@ -318,7 +489,7 @@ pub struct OutputArgs {
     pub require_tmpfs: bool,
 
     /// What to do with unusable keys.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Output")]
     pub keys: InvalidKeysArgs,
 }
 
@@ -326,13 +497,8 @@ pub struct OutputArgs {
 #[derive(Debug, Args)]
 pub struct InvalidKeysArgs {
     /// A key that cannot be a file name or env name: fail (exit 65) or skip it with a warning.
-    #[arg(
-        long,
-        default_value = "fail",
-        value_name = "fail|skip",
-        help_heading = "Output"
-    )]
-    pub invalid_keys: String,
+    #[arg(long, value_enum, default_value_t = InvalidKeys::Fail, value_name = "POLICY")]
+    pub invalid_keys: InvalidKeys,
 }
 
 /// `init` arguments.
@@ -341,6 +507,9 @@ pub struct InitArgs {
     /// Where the secrets come from.
     #[command(flatten)]
     pub source: SourceArgs,
+    /// How long to retry.
+    #[command(flatten)]
+    pub retry: RetryArgs,
     /// Where the secrets go.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -350,16 +519,11 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
     /// Time between refreshes (down to 100ms).
-    #[arg(long, env = "INFISICAL_REFRESH_INTERVAL", value_parser = parse_duration, default_value = "5m", value_name = "DUR", help_heading = "Refresh")]
+    #[arg(long, env = "INFISICAL_REFRESH_INTERVAL", value_parser = parse_duration, default_value = "5m", value_name = "DUR")]
     pub interval: Duration,
 
     /// Random spread added to each interval, as a fraction of it, so a fleet does not poll in step.
-    #[arg(
-        long,
-        default_value_t = 0.1,
-        value_name = "FRACTION",
-        help_heading = "Refresh"
-    )]
+    #[arg(long, default_value_t = 0.1, value_name = "FRACTION")]
     pub jitter: f64,
 }
 
@@ -373,7 +537,7 @@ pub struct SidecarArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     /// How often to refresh.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Refresh")]
     pub refresh: RefreshArgs,
 
     /// Signal sent to the app after a change, e.g. HUP or SIGHUP (needs --on-change-pid-file).
@@ -396,7 +560,7 @@ pub struct SidecarArgs {
     #[arg(long, value_name = "URL", help_heading = "On change")]
     pub on_change_url: Option<String>,
 
-    /// Address for /healthz, /readyz and /metrics, e.g. 127.0.0.1:9464 (off when unset).
+    /// Address for /healthz, /readyz and /metrics: PORT, :PORT (all interfaces), IP:PORT or HOST:PORT (off when unset).
     #[arg(
         long,
         env = "INFISICAL_LISTEN",
@@ -420,8 +584,11 @@ pub struct ExecArgs {
     /// Where the secrets come from.
     #[command(flatten)]
     pub source: SourceArgs,
-    /// What to do with unusable keys.
+    /// How long to retry.
     #[command(flatten)]
+    pub retry: RetryArgs,
+    /// What to do with unusable keys.
+    #[command(flatten, next_help_heading = "Environment")]
     pub keys: InvalidKeysArgs,
 
     /// Inherited variables win over secrets of the same name.
@@ -437,7 +604,7 @@ pub struct ExecArgs {
     pub watch: bool,
 
     /// How often to refresh.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Watch")]
     pub refresh: RefreshArgs,
 
     /// Signal that stops the command before a restart.
@@ -454,7 +621,7 @@ pub struct ExecArgs {
     pub grace: Duration,
 
     /// The command and its arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, required = true, value_name = "COMMAND", help_heading = None)]
     pub command: Vec<String>,
 }
 
@@ -464,6 +631,9 @@ pub struct CheckArgs {
     /// Where the secrets come from.
     #[command(flatten)]
     pub source: SourceArgs,
+    /// How long to retry.
+    #[command(flatten)]
+    pub retry: RetryArgs,
 }
 
 /// `install` arguments.
@@ -482,7 +652,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::ArgAction;
 
     #[test]
     fn command_line_definition_is_consistent() {
@@ -506,6 +676,135 @@ mod tests {
             panic!("not exec")
         };
         assert_eq!(args.command, ["/app/server", "--port", "8080"]);
+    }
+
+    #[test]
+    fn every_variable_behind_a_flag_or_read_by_value_is_consumed() {
+        let cli = Cli::command();
+        let mut declared = Vec::new();
+        for command in std::iter::once(&cli).chain(cli.get_subcommands()) {
+            for arg in command.get_arguments() {
+                if let Some(name) = arg.get_env() {
+                    declared.push(name.to_str().expect("ASCII names").to_owned());
+                }
+            }
+        }
+        // Global, shared, output-only and sidecar-only flags are all found.
+        for name in [
+            "INFISICAL_LOG_LEVEL",
+            "INFISICAL_PROJECT_ID",
+            "INFISICAL_OUT_DIR",
+            "INFISICAL_LISTEN",
+        ] {
+            assert!(declared.iter().any(|d| d == name), "{name}");
+        }
+        for name in declared
+            .iter()
+            .map(String::as_str)
+            .chain([ENV_CLIENT_SECRET, ENV_TOKEN])
+        {
+            assert!(CONSUMED_ENV_VARS.contains(name), "{name} is not consumed");
+        }
+        assert!(!CONSUMED_ENV_VARS.contains("INFISICAL_CLIENT_SECRET"));
+        assert!(!CONSUMED_ENV_VARS.contains("PATH"));
+        assert!(CONSUMED_ENV_VARS
+            .iter()
+            .all(|name| name.starts_with("INFISICAL_")));
+    }
+
+    #[test]
+    fn boolean_variables_take_the_usual_spellings_and_name_themselves_when_wrong() {
+        for (text, expected) in [
+            ("true", true),
+            ("FALSE", false),
+            ("1", true),
+            ("0", false),
+            ("Yes", true),
+            ("no", false),
+            (" on ", true),
+            ("OFF", false),
+        ] {
+            assert_eq!(parse_bool(text), Some(expected), "{text:?}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
+        assert_eq!(parse_bool(""), None);
+
+        let command = clap::Command::new("t");
+        let arg = Arg::new("recursive").env("INFISICAL_RECURSIVE");
+        let parse = |text: &str| EnvBool.parse_ref(&command, Some(&arg), OsStr::new(text));
+        assert!(parse("Off").is_ok_and(|value| !value));
+        assert_eq!(
+            parse("maybe").unwrap_err().to_string(),
+            "error: INFISICAL_RECURSIVE=\"maybe\": expected true or false (also 1/0, yes/no, on/off)\n"
+        );
+
+        // Every boolean flag read from a variable uses it: clap's own `bool` parser would list
+        // its two possible values (and refuse `1`).
+        let cli = Cli::command();
+        let mut checked = 0;
+        for command in cli.get_subcommands() {
+            for arg in command.get_arguments() {
+                if arg.get_env().is_some() && matches!(arg.get_action(), ArgAction::SetTrue) {
+                    let name = arg.get_id();
+                    assert!(
+                        arg.get_value_parser().possible_values().is_none(),
+                        "--{name} must use cli::EnvBool"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 4, "--recursive in init, sidecar, exec and check");
+    }
+
+    #[test]
+    fn no_arguments_is_an_error_that_asks_for_a_subcommand() {
+        let error = Cli::try_parse_from(["infisical-materializer"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::MissingSubcommand);
+        assert!(error.to_string().contains("Usage:"), "{error}");
+    }
+
+    #[test]
+    fn retry_deadline_is_for_the_modes_that_give_up() {
+        let parse = |mode: &str| {
+            Cli::try_parse_from(["infisical-materializer", mode, "--retry-deadline", "5s"])
+        };
+        for mode in ["init", "exec", "check"] {
+            // exec still wants its command; the flag itself is known.
+            let error = parse(mode).err().map(|e| e.kind());
+            assert_ne!(
+                error,
+                Some(clap::error::ErrorKind::UnknownArgument),
+                "{mode}"
+            );
+        }
+        let error = parse("sidecar").unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::UnknownArgument);
+
+        let Command::Check(args) = Cli::try_parse_from(["infisical-materializer", "check"])
+            .expect("parses")
+            .command
+        else {
+            panic!("not check")
+        };
+        assert_eq!(args.retry.retry_deadline, DEFAULT_RETRY_DEADLINE);
+    }
+
+    #[test]
+    fn every_mode_ends_its_help_with_exit_codes_and_an_example() {
+        for command in Cli::command()
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+        {
+            let help = command.get_after_help().expect("after_help").to_string();
+            let name = command.get_name();
+            assert!(help.starts_with("Required: "), "{name}: {help}");
+            assert!(help.contains("\nExit codes:\n"), "{name}: {help}");
+            assert!(
+                help.contains("\nExample:\n  infisical-materializer "),
+                "{name}: {help}"
+            );
+        }
     }
 
     #[test]

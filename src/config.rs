@@ -1,19 +1,25 @@
-//! Validated settings, built from the command line by one constructor per concern.
+//! Validated settings: one typed configuration per mode ([`CheckConfig`], [`InitConfig`],
+//! [`SidecarConfig`], [`ExecConfig`]), each built by one validating constructor.
 //!
-//! [`crate::cli`] is the raw layer; here every value is checked once, with one clear message per
-//! bad field, so the rest of the program never sees an invalid combination.
+//! [`crate::cli`] is the raw layer; here every value is checked and parsed once, with one clear
+//! message per bad field, so the modes never see a CLI string or an invalid combination.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-use std::str::FromStr;
+use nix::sys::signal::Signal;
 
 use crate::api::{ApiSettings, ProjectRef};
 use crate::auth::{read_credential_file, AuthConfig, Credential, CredentialError};
-use crate::cli::{self, AuthMethod, InvalidKeysArgs, OutputArgs, RefreshArgs, SourceArgs};
+use crate::cli::{
+    self, AuthMethod, CheckArgs, ExecArgs, InitArgs, OutputArgs, RefreshArgs, SidecarArgs,
+    SourceArgs,
+};
 use crate::secrets::SecretValue;
-use crate::sink::{Format, InvalidKeys, OutputConfig, Owner, WriteOptions};
+use crate::sink::{InvalidKeys, OutputConfig, Owner, WriteOptions};
 
 /// Reads environment variables; tests pass a map instead of touching the process environment.
 pub trait Environment {
@@ -145,8 +151,12 @@ pub struct SourceConfig {
 }
 
 impl SourceConfig {
-    /// Validates the source options.
-    pub fn from_args(args: &SourceArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+    /// Validates the source options; `retry_deadline` is the mode's `--retry-deadline`.
+    pub fn from_args(
+        args: &SourceArgs,
+        retry_deadline: Duration,
+        env: &dyn Environment,
+    ) -> Result<Self, ConfigError> {
         let environment = args
             .environment
             .as_deref()
@@ -201,7 +211,7 @@ impl SourceConfig {
                 .collect(),
             allow_empty: args.allow_empty,
             keys: parse_key_mappings(&args.keys)?,
-            retry_deadline: args.retry_deadline,
+            retry_deadline,
         })
     }
 }
@@ -386,7 +396,138 @@ fn auth_config(args: &SourceArgs, env: &dyn Environment) -> Result<AuthConfig, C
     })
 }
 
+/// `check`: where the secrets come from.
+#[derive(Clone, Debug)]
+pub struct CheckConfig {
+    /// Server, credentials and what to list.
+    pub source: SourceConfig,
+}
+
+impl CheckConfig {
+    /// Validates every `check` option.
+    pub fn from_args(args: &CheckArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            source: SourceConfig::from_args(&args.source, args.retry.retry_deadline, env)?,
+        })
+    }
+}
+
+/// `init`: where the secrets come from and where they go.
+#[derive(Clone, Debug)]
+pub struct InitConfig {
+    /// Server, credentials and what to list.
+    pub source: SourceConfig,
+    /// The outputs.
+    pub output: OutputConfig,
+}
+
+impl InitConfig {
+    /// Validates every `init` option; the outputs are checked before anything is sent.
+    pub fn from_args(args: &InitArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            source: SourceConfig::from_args(&args.source, args.retry.retry_deadline, env)?,
+            output: output_config(&args.output, true)?,
+        })
+    }
+}
+
+/// `sidecar`: the source, the outputs, the refresh schedule, whom to tell, and health.
+#[derive(Clone, Debug)]
+pub struct SidecarConfig {
+    /// Server, credentials and what to list.
+    pub source: SourceConfig,
+    /// The outputs.
+    pub output: OutputConfig,
+    /// `--interval` and `--jitter`.
+    pub timing: RefreshTiming,
+    /// What to do after a change.
+    pub on_change: OnChangeConfig,
+    /// Where to serve `/healthz`, `/readyz` and `/metrics` (`--listen`), if anywhere.
+    pub listen: Option<SocketAddr>,
+    /// `/readyz` fails once the last good data is older (default: three intervals).
+    pub max_staleness: Duration,
+    /// Renew token-auth tokens too.
+    pub renew_token: bool,
+}
+
+impl SidecarConfig {
+    /// Validates every `sidecar` option.
+    pub fn from_args(args: &SidecarArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+        // The sidecar retries without a deadline; the field only feeds the shared messages.
+        let source = SourceConfig::from_args(&args.source, cli::DEFAULT_RETRY_DEADLINE, env)?;
+        let output = output_config(&args.output, true)?;
+        let timing = RefreshTiming::from_args(&args.refresh)?;
+        let max_staleness = match args.max_staleness {
+            Some(staleness) => positive(staleness, "--max-staleness")?,
+            None => timing.interval * 3,
+        };
+        Ok(Self {
+            source,
+            output,
+            timing,
+            on_change: OnChangeConfig::from_args(args)?,
+            listen: args.listen.as_deref().map(parse_listen).transpose()?,
+            max_staleness,
+            renew_token: args.renew_token,
+        })
+    }
+}
+
+/// `exec`: the source, how the command's environment is made, and the command.
+#[derive(Clone, Debug)]
+pub struct ExecConfig {
+    /// Server, credentials and what to list.
+    pub source: SourceConfig,
+    /// What to do with keys that cannot be env names.
+    pub invalid_keys: InvalidKeys,
+    /// Inherited variables win over secrets of the same name.
+    pub preserve_env: bool,
+    /// `INFISICAL_*` variables passed on to the command anyway.
+    pub keep_env: Vec<String>,
+    /// The command and its arguments, looked up when `exec` starts.
+    pub command: Vec<String>,
+    /// `--watch`: supervise the command and restart it on change.
+    pub watch: Option<WatchConfig>,
+}
+
+/// `exec --watch`: how often to refresh and how to restart the command.
+#[derive(Clone, Debug)]
+pub struct WatchConfig {
+    /// `--interval` and `--jitter`.
+    pub timing: RefreshTiming,
+    /// Sent to stop the command before a restart (`--restart-signal`).
+    pub restart_signal: Signal,
+    /// How long the command may take to stop before SIGKILL (`--grace`).
+    pub grace: Duration,
+}
+
+impl ExecConfig {
+    /// Validates every `exec` option; the watch options only with `--watch`.
+    pub fn from_args(args: &ExecArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+        let source = SourceConfig::from_args(&args.source, args.retry.retry_deadline, env)?;
+        let watch = if args.watch {
+            Some(WatchConfig {
+                timing: RefreshTiming::from_args(&args.refresh)?,
+                restart_signal: parse_signal("--restart-signal", &args.restart_signal)?,
+                grace: args.grace,
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            source,
+            invalid_keys: args.keys.invalid_keys,
+            preserve_env: args.preserve_env,
+            keep_env: args.keep_env.clone(),
+            command: args.command.clone(),
+            watch,
+        })
+    }
+}
+
 /// Validates the output options. `required`: at least one of `--out-dir` / `--out-file`.
+///
+/// Every check of an output target belongs here, so that it runs before the first request.
 pub fn output_config(args: &OutputArgs, required: bool) -> Result<OutputConfig, ConfigError> {
     if required && args.out_dir.is_none() && args.out_file.is_none() {
         return Err(ConfigError::Invalid {
@@ -397,11 +538,6 @@ pub fn output_config(args: &OutputArgs, required: bool) -> Result<OutputConfig, 
                     .into(),
         });
     }
-    let format = Format::from_str(&args.format).map_err(|_| ConfigError::Invalid {
-        option: "--format",
-        value: args.format.clone(),
-        reason: "expected dotenv, shell, json or yaml".into(),
-    })?;
     let file_mode = parse_file_mode(&args.file_mode)?;
     let owner = match &args.owner {
         Some(text) => Some(Owner::from_str(text).map_err(|_| ConfigError::Invalid {
@@ -413,22 +549,13 @@ pub fn output_config(args: &OutputArgs, required: bool) -> Result<OutputConfig, 
     };
     Ok(OutputConfig {
         dir: args.out_dir.clone(),
-        file: args.out_file.clone().map(|file| (file, format)),
+        file: args.out_file.clone().map(|file| (file, args.format)),
         options: WriteOptions {
             file_mode,
             owner,
             require_tmpfs: args.require_tmpfs,
         },
-        invalid_keys: invalid_keys(&args.keys)?,
-    })
-}
-
-/// Validates `--invalid-keys`.
-pub fn invalid_keys(args: &InvalidKeysArgs) -> Result<InvalidKeys, ConfigError> {
-    InvalidKeys::from_str(&args.invalid_keys).map_err(|_| ConfigError::Invalid {
-        option: "--invalid-keys",
-        value: args.invalid_keys.clone(),
-        reason: "expected fail or skip".into(),
+        invalid_keys: args.keys.invalid_keys,
     })
 }
 
@@ -453,35 +580,184 @@ pub fn parse_file_mode(text: &str) -> Result<u32, ConfigError> {
 /// The shortest accepted `--interval` (tests and benchmarks use it; production uses minutes).
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Validates `--interval` and `--jitter`, shared by `sidecar` and `exec --watch`.
-pub fn refresh_timing(args: &RefreshArgs) -> Result<(Duration, f64), ConfigError> {
-    if args.interval < MIN_INTERVAL {
-        return Err(ConfigError::Invalid {
-            option: "--interval",
-            value: humantime::format_duration(args.interval).to_string(),
-            reason: "must be at least 100ms".into(),
-        });
-    }
-    Ok((args.interval, jitter(args.jitter)?))
+/// `--interval` and `--jitter`, shared by `sidecar` and `exec --watch`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RefreshTiming {
+    /// Time between refreshes, at least [`MIN_INTERVAL`].
+    pub interval: Duration,
+    /// Random extra wait, as a fraction of the interval (0 to 1).
+    pub jitter: f64,
 }
 
-/// Validates `--jitter` (a fraction of the interval, 0 to 1).
-fn jitter(value: f64) -> Result<f64, ConfigError> {
-    if (0.0..=1.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(ConfigError::Invalid {
-            option: "--jitter",
-            value: value.to_string(),
-            reason: "must be between 0 and 1 (a fraction of --interval)".into(),
+impl RefreshTiming {
+    /// Validates `--interval` and `--jitter`.
+    pub fn from_args(args: &RefreshArgs) -> Result<Self, ConfigError> {
+        if args.interval < MIN_INTERVAL {
+            return Err(ConfigError::Invalid {
+                option: "--interval",
+                value: humantime::format_duration(args.interval).to_string(),
+                reason: "must be at least 100ms".into(),
+            });
+        }
+        if !(0.0..=1.0).contains(&args.jitter) {
+            return Err(ConfigError::Invalid {
+                option: "--jitter",
+                value: args.jitter.to_string(),
+                reason: "must be between 0 and 1 (a fraction of --interval)".into(),
+            });
+        }
+        Ok(Self {
+            interval: args.interval,
+            jitter: args.jitter,
         })
     }
+}
+
+/// What the sidecar does after a change (`--on-change-*`), parsed.
+#[derive(Clone, Debug)]
+pub struct OnChangeConfig {
+    /// `--on-change-signal` and `--on-change-pid-file`.
+    pub signal: Option<SignalTarget>,
+    /// `--on-change-exec`, split on spaces: the program and its arguments (never empty).
+    pub command: Option<Vec<String>>,
+    /// `--on-change-url`: receives an HTTP POST.
+    pub url: Option<reqwest::Url>,
+    /// `--on-change-timeout`: bounds the command and the POST.
+    pub timeout: Duration,
+}
+
+/// A signal for the process whose pid is in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalTarget {
+    /// The signal.
+    pub signal: Signal,
+    /// The file holding the pid, read at each notification (the app may restart).
+    pub pid_file: PathBuf,
+}
+
+impl OnChangeConfig {
+    /// Validates the `--on-change-*` options.
+    pub fn from_args(args: &SidecarArgs) -> Result<Self, ConfigError> {
+        let signal = match (&args.on_change_signal, &args.on_change_pid_file) {
+            (Some(signal), Some(pid_file)) => Some(SignalTarget {
+                signal: parse_signal("--on-change-signal", signal)?,
+                pid_file: pid_file.clone(),
+            }),
+            (Some(signal), None) => {
+                return Err(ConfigError::Invalid {
+                    option: "--on-change-signal",
+                    value: signal.clone(),
+                    reason:
+                        "needs --on-change-pid-file (the app's pid, with shareProcessNamespace)"
+                            .into(),
+                })
+            }
+            (None, Some(pid_file)) => {
+                return Err(ConfigError::Invalid {
+                    option: "--on-change-pid-file",
+                    value: pid_file.display().to_string(),
+                    reason: "needs --on-change-signal, e.g. --on-change-signal HUP".into(),
+                })
+            }
+            (None, None) => None,
+        };
+        let command = match &args.on_change_exec {
+            Some(line) => {
+                let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+                if words.is_empty() {
+                    return Err(ConfigError::Invalid {
+                        option: "--on-change-exec",
+                        value: line.clone(),
+                        reason: "is empty: give a command, e.g. \"/app/reload --graceful\"".into(),
+                    });
+                }
+                Some(words)
+            }
+            None => None,
+        };
+        let url =
+            match &args.on_change_url {
+                Some(text) => Some(parse_http_url(text).ok_or_else(|| {
+                    ConfigError::Invalid {
+                option: "--on-change-url",
+                value: text.clone(),
+                reason: "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080/-/reload"
+                    .into(),
+            }
+                })?),
+                None => None,
+            };
+        Ok(Self {
+            signal,
+            command,
+            url,
+            timeout: args.on_change_timeout,
+        })
+    }
+}
+
+fn parse_http_url(text: &str) -> Option<reqwest::Url> {
+    let url = reqwest::Url::parse(text.trim()).ok()?;
+    (matches!(url.scheme(), "http" | "https") && url.has_host()).then_some(url)
+}
+
+/// Parses `HUP`, `SIGHUP`, `hup` or a number; `option` names the flag in the error.
+pub fn parse_signal(option: &'static str, text: &str) -> Result<Signal, ConfigError> {
+    let upper = text.trim().to_ascii_uppercase();
+    let parsed = match upper.parse::<i32>() {
+        Ok(number) => Signal::try_from(number).ok(),
+        Err(_) if upper.starts_with("SIG") => Signal::from_str(&upper).ok(),
+        Err(_) => Signal::from_str(&format!("SIG{upper}")).ok(),
+    };
+    parsed.ok_or_else(|| ConfigError::Invalid {
+        option,
+        value: text.to_owned(),
+        reason: "not a signal name; use e.g. HUP, TERM, USR1".into(),
+    })
+}
+
+/// Parses `--listen`: `PORT` and `:PORT` mean every interface (`0.0.0.0:PORT`); `IP:PORT` and
+/// `[IPv6]:PORT` are taken as they are; `HOST:PORT` is resolved now (an IPv4 address first).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
+    let refuse = |reason: String| ConfigError::Invalid {
+        option: "--listen",
+        value: text.to_owned(),
+        reason,
+    };
+    let trimmed = text.trim();
+    let port = trimmed.strip_prefix(':').unwrap_or(trimmed);
+    if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| refuse("the port must be at most 65535, e.g. 9464".into()))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(address) = trimmed.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let example = "give PORT, :PORT, IP:PORT or HOST:PORT, e.g. 9464 or 0.0.0.0:9464";
+    if !trimmed.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+    }) {
+        return Err(refuse(example.into()));
+    }
+    let addresses: Vec<SocketAddr> = trimmed
+        .to_socket_addrs()
+        .map_err(|e| refuse(format!("cannot resolve it ({e}); {example}")))?
+        .collect();
+    addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or(addresses.first())
+        .copied()
+        .ok_or_else(|| refuse(format!("the host has no address; {example}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
+    use crate::sink::Format;
     use clap::Parser;
 
     fn source(args: &[&str]) -> SourceArgs {
@@ -493,12 +769,56 @@ mod tests {
         }
     }
 
-    fn build(args: &[&str], env: &[(&str, &str)]) -> Result<SourceConfig, ConfigError> {
-        let env: HashMap<String, String> = env
-            .iter()
+    fn env_map(env: &[(&str, &str)]) -> HashMap<String, String> {
+        env.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        SourceConfig::from_args(&source(args), &env)
+            .collect()
+    }
+
+    fn build(args: &[&str], env: &[(&str, &str)]) -> Result<SourceConfig, ConfigError> {
+        SourceConfig::from_args(&source(args), cli::DEFAULT_RETRY_DEADLINE, &env_map(env))
+    }
+
+    /// Parses `MODE` with a valid token-auth source plus `args`.
+    fn parse(mode: &str, args: &[&str]) -> Command {
+        let mut argv = vec![
+            "infisical-materializer",
+            mode,
+            "--env",
+            "dev",
+            "--project-id",
+            "p",
+        ];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("parses").command
+    }
+
+    const TOKEN: &[(&str, &str)] = &[("INFISICAL_TOKEN", "t")];
+
+    fn sidecar(args: &[&str]) -> Result<SidecarConfig, ConfigError> {
+        let mut all = vec!["--out-dir", "/run/secrets/app"];
+        all.extend_from_slice(args);
+        match parse("sidecar", &all) {
+            Command::Sidecar(args) => SidecarConfig::from_args(&args, &env_map(TOKEN)),
+            _ => unreachable!(),
+        }
+    }
+
+    fn exec(args: &[&str]) -> Result<ExecConfig, ConfigError> {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--", "/app/server", "--port", "8080"]);
+        match parse("exec", &all) {
+            Command::Exec(args) => ExecConfig::from_args(&args, &env_map(TOKEN)),
+            _ => unreachable!(),
+        }
+    }
+
+    /// The flag a configuration error names.
+    fn option_of(error: ConfigError) -> &'static str {
+        match error {
+            ConfigError::Invalid { option, .. } => option,
+            other => panic!("not an invalid option: {other}"),
+        }
     }
 
     #[test]
@@ -527,14 +847,25 @@ mod tests {
 
     #[test]
     fn auth_method_is_inferred_and_ambiguity_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("token");
         let config = build(
-            &["--env", "dev", "--project-id", "p", "--identity-id", "i"],
+            &[
+                "--env",
+                "dev",
+                "--project-id",
+                "p",
+                "--identity-id",
+                "i",
+                "--service-account-token-file",
+                missing.to_str().unwrap(),
+            ],
             &[],
         );
-        // The default token path does not exist here, so the credential check refuses it.
+        // Kubernetes auth is inferred, and its token file is read before any request.
         assert!(matches!(
             config,
-            Err(ConfigError::Credential(CredentialError::Unreadable { .. }))
+            Err(ConfigError::Credential(CredentialError::Unreadable { ref path, .. })) if *path == missing
         ));
 
         let config = build(
@@ -618,5 +949,196 @@ mod tests {
         let missing = read_credential_file(&dir.path().join("nope"), "client secret");
         let message = missing.unwrap_err().to_string();
         assert!(message.contains("nope"), "{message}");
+    }
+
+    #[test]
+    fn listen_takes_a_port_alone_or_an_address() {
+        let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
+        assert_eq!(parse_listen("9464").unwrap(), any(9464));
+        assert_eq!(parse_listen(":9464").unwrap(), any(9464));
+        assert_eq!(parse_listen("0.0.0.0:9464").unwrap(), any(9464));
+        assert_eq!(
+            parse_listen("127.0.0.1:8080").unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        );
+        assert_eq!(
+            parse_listen("[::]:9464").unwrap(),
+            "[::]:9464".parse().unwrap()
+        );
+        for bad in ["", "nope", "99999", ":", "host:", "127.0.0.1", "1.2.3.4:x"] {
+            let message = parse_listen(bad).unwrap_err().to_string();
+            assert!(message.starts_with("--listen"), "{bad:?}: {message}");
+            assert!(
+                message.contains("9464"),
+                "{bad:?} has an example: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn signal_names_with_or_without_prefix() {
+        assert_eq!(parse_signal("--x", "HUP").unwrap(), Signal::SIGHUP);
+        assert_eq!(parse_signal("--x", "SIGHUP").unwrap(), Signal::SIGHUP);
+        assert_eq!(parse_signal("--x", "usr1").unwrap(), Signal::SIGUSR1);
+        assert_eq!(parse_signal("--x", "15").unwrap(), Signal::SIGTERM);
+        let error = parse_signal("--restart-signal", "SIGNOPE").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--restart-signal \"SIGNOPE\": not a signal name; use e.g. HUP, TERM, USR1"
+        );
+    }
+
+    #[test]
+    fn on_change_options_are_parsed_and_paired() {
+        let config = sidecar(&[
+            "--on-change-signal",
+            "hup",
+            "--on-change-pid-file",
+            "/run/app.pid",
+            "--on-change-exec",
+            " /app/reload  --graceful ",
+            "--on-change-url",
+            "http://127.0.0.1:8080/-/reload",
+            "--on-change-timeout",
+            "5s",
+        ])
+        .unwrap()
+        .on_change;
+        assert_eq!(
+            config.signal,
+            Some(SignalTarget {
+                signal: Signal::SIGHUP,
+                pid_file: "/run/app.pid".into()
+            })
+        );
+        assert_eq!(
+            config.command.unwrap(),
+            ["/app/reload", "--graceful"].map(String::from)
+        );
+        assert_eq!(
+            config.url.unwrap().as_str(),
+            "http://127.0.0.1:8080/-/reload"
+        );
+        assert_eq!(config.timeout, Duration::from_secs(5));
+
+        let none = sidecar(&[]).unwrap().on_change;
+        assert!(none.signal.is_none() && none.command.is_none() && none.url.is_none());
+
+        let refused = |args: &[&str]| option_of(sidecar(args).unwrap_err());
+        assert_eq!(
+            refused(&["--on-change-signal", "HUP"]),
+            "--on-change-signal"
+        );
+        assert_eq!(
+            refused(&["--on-change-pid-file", "/run/app.pid"]),
+            "--on-change-pid-file"
+        );
+        assert_eq!(
+            refused(&["--on-change-signal", "NOPE", "--on-change-pid-file", "/p"]),
+            "--on-change-signal"
+        );
+        assert_eq!(refused(&["--on-change-exec", "  "]), "--on-change-exec");
+        for url in ["ftp://host/x", "localhost:8080/reload", "http://"] {
+            assert_eq!(refused(&["--on-change-url", url]), "--on-change-url");
+        }
+    }
+
+    #[test]
+    fn staleness_defaults_to_three_intervals() {
+        let config = sidecar(&["--interval", "10s"]).unwrap();
+        assert_eq!(config.max_staleness, Duration::from_secs(30));
+        assert_eq!(config.timing.interval, Duration::from_secs(10));
+        let config = sidecar(&["--interval", "10s", "--max-staleness", "1m"]).unwrap();
+        assert_eq!(config.max_staleness, Duration::from_secs(60));
+        assert_eq!(
+            option_of(sidecar(&["--max-staleness", "0s"]).unwrap_err()),
+            "--max-staleness"
+        );
+    }
+
+    #[test]
+    fn sidecar_listen_and_timing_are_checked_before_anything_runs() {
+        assert_eq!(
+            sidecar(&["--listen", ":9464"]).unwrap().listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 9464)))
+        );
+        assert_eq!(sidecar(&[]).unwrap().listen, None);
+        assert_eq!(
+            option_of(sidecar(&["--listen", "nine"]).unwrap_err()),
+            "--listen"
+        );
+        assert_eq!(
+            option_of(sidecar(&["--interval", "10ms"]).unwrap_err()),
+            "--interval"
+        );
+        assert_eq!(
+            option_of(sidecar(&["--jitter", "1.5"]).unwrap_err()),
+            "--jitter"
+        );
+    }
+
+    #[test]
+    fn output_format_and_key_policy_come_typed_from_the_command_line() {
+        let config = sidecar(&[
+            "--out-file",
+            "/run/app.json",
+            "--format",
+            "json",
+            "--invalid-keys",
+            "skip",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.output.file,
+            Some(("/run/app.json".into(), Format::Json))
+        );
+        assert_eq!(config.output.invalid_keys, InvalidKeys::Skip);
+        let argv = ["infisical-materializer", "init", "--format", "toml"];
+        let error = Cli::try_parse_from(argv).unwrap_err().to_string();
+        assert!(error.contains("dotenv, shell, json, yaml"), "{error}");
+    }
+
+    #[test]
+    fn exec_checks_the_watch_options_only_with_watch() {
+        let plain = exec(&["--restart-signal", "NOPE", "--jitter", "3"]).unwrap();
+        assert!(plain.watch.is_none());
+        assert_eq!(plain.command, ["/app/server", "--port", "8080"]);
+        assert_eq!(plain.invalid_keys, InvalidKeys::Fail);
+
+        let watch = exec(&["--watch", "--restart-signal", "INT", "--interval", "1m"])
+            .unwrap()
+            .watch
+            .unwrap();
+        assert_eq!(watch.restart_signal, Signal::SIGINT);
+        assert_eq!(watch.timing.interval, Duration::from_secs(60));
+        assert_eq!(watch.grace, Duration::from_secs(10));
+        assert_eq!(
+            option_of(exec(&["--watch", "--restart-signal", "NOPE"]).unwrap_err()),
+            "--restart-signal"
+        );
+        assert_eq!(
+            option_of(exec(&["--watch", "--jitter", "3"]).unwrap_err()),
+            "--jitter"
+        );
+    }
+
+    #[test]
+    fn each_mode_takes_its_own_retry_deadline() {
+        let Command::Check(args) = parse("check", &["--retry-deadline", "5s"]) else {
+            unreachable!()
+        };
+        let config = CheckConfig::from_args(&args, &env_map(TOKEN)).unwrap();
+        assert_eq!(config.source.retry_deadline, Duration::from_secs(5));
+        let Command::Init(args) = parse("init", &["--out-dir", "/x"]) else {
+            unreachable!()
+        };
+        let config = InitConfig::from_args(&args, &env_map(TOKEN)).unwrap();
+        assert_eq!(config.source.retry_deadline, cli::DEFAULT_RETRY_DEADLINE);
+        assert_eq!(config.output.dir, Some("/x".into()));
+        let Command::Init(args) = parse("init", &[]) else {
+            unreachable!()
+        };
+        let error = InitConfig::from_args(&args, &env_map(TOKEN)).unwrap_err();
+        assert_eq!(option_of(error), "--out-dir/--out-file");
     }
 }

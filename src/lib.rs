@@ -27,7 +27,7 @@ pub mod watch;
 use std::process::ExitCode;
 
 use cli::{Cli, Command};
-use config::ProcessEnv;
+use config::{CheckConfig, ExecConfig, InitConfig, ProcessEnv, SidecarConfig};
 use error::{exit, Fatal};
 
 /// Runs the parsed command line and returns the process exit code. Every failure has been
@@ -46,12 +46,25 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     let env = ProcessEnv;
+    // Each mode gets its configuration checked as a whole; a mistake exits 64 before any request.
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Check(args) => mode::check::run(args, &env).await.map(|()| None),
-            Command::Init(args) => mode::init::run(args, &env).await.map(|()| None),
-            Command::Sidecar(args) => mode::sidecar::run(args, &env).await.map(|()| None),
-            Command::Exec(args) => mode::exec::run(args, &env).await.map(Some),
+            Command::Check(args) => {
+                let config = CheckConfig::from_args(&args, &env)?;
+                mode::check::run(config).await.map(|()| None)
+            }
+            Command::Init(args) => {
+                let config = InitConfig::from_args(&args, &env)?;
+                mode::init::run(config).await.map(|()| None)
+            }
+            Command::Sidecar(args) => {
+                let config = SidecarConfig::from_args(&args, &env)?;
+                mode::sidecar::run(config).await.map(|()| None)
+            }
+            Command::Exec(args) => {
+                let config = ExecConfig::from_args(&args, &env)?;
+                mode::exec::run(config).await.map(Some)
+            }
             Command::Install(args) => mode::install::run(&args).map(|()| None),
         }
     });

@@ -9,17 +9,15 @@ use infisical_materializer::error::exit;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) if !error.use_stderr() => {
-            // --help and --version.
-            let _ = error.print();
-            return ExitCode::SUCCESS;
-        }
         Err(error) => {
-            // One line, with the documented usage exit code (clap's own would be 2).
-            let rendered = error.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{first} (see --help)");
-            return ExitCode::from(exit::USAGE);
+            // clap's whole message: what is wrong, the usage, and its advice (a similar flag,
+            // the possible values). --help and --version print to stdout and succeed.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     infisical_materializer::logging::init(cli.log_format, &cli.log_level);

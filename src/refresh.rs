@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use crate::backoff::{Backoff, Transient};
+use crate::config::RefreshTiming;
 use crate::diagnose;
 use crate::secrets::SecretSet;
 use crate::source::{FetchError, Fetched, Source};
@@ -26,29 +27,17 @@ const LOGIN_REFUSED_FLOOR: Duration = Duration::from_secs(30);
 /// interval and this, so an answer like `Retry-After: 86400` cannot park a pod for a day.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 
-/// How often to poll.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Timing {
-    /// Time between refreshes.
-    pub interval: Duration,
-    /// Random extra wait, as a fraction of the interval (0 to 1), so a fleet does not poll in
-    /// step.
-    pub jitter: f64,
+/// The wait after a success: the interval plus up to `jitter` of it.
+fn success_delay(timing: &RefreshTiming) -> Duration {
+    timing.interval
+        + timing
+            .interval
+            .mul_f64(timing.jitter.clamp(0.0, 1.0) * fastrand::f64())
 }
 
-impl Timing {
-    /// The wait after a success: the interval plus up to `jitter` of it.
-    fn next_delay(&self) -> Duration {
-        self.interval
-            + self
-                .interval
-                .mul_f64(self.jitter.clamp(0.0, 1.0) * fastrand::f64())
-    }
-
-    /// The longest wait after a failure, whatever `Retry-After` says.
-    fn retry_cap(&self) -> Duration {
-        self.interval.max(RETRY_AFTER_CAP)
-    }
+/// The longest wait after a failure, whatever `Retry-After` says.
+fn retry_cap(timing: &RefreshTiming) -> Duration {
+    timing.interval.max(RETRY_AFTER_CAP)
 }
 
 /// How the outage lines say what the mode keeps doing while Infisical fails.
@@ -90,7 +79,7 @@ impl Ack {
 /// The engine, before it runs.
 pub struct Engine {
     source: Source,
-    timing: Timing,
+    timing: RefreshTiming,
     wording: Wording,
     backoff: Backoff,
     etag: Option<String>,
@@ -103,7 +92,7 @@ pub struct Engine {
 
 impl Engine {
     /// An engine polling `source` on `timing`; the first refresh happens at once.
-    pub fn new(source: Source, timing: Timing, wording: Wording) -> Self {
+    pub fn new(source: Source, timing: RefreshTiming, wording: Wording) -> Self {
         let interval = timing.interval;
         Self {
             source,
@@ -125,7 +114,7 @@ impl Engine {
         self.current = Some(applied.content_hash());
         self.etag = etag;
         self.applied_once = true;
-        self.first_refresh = Instant::now() + self.timing.next_delay();
+        self.first_refresh = Instant::now() + success_delay(&self.timing);
         self
     }
 
@@ -241,13 +230,13 @@ impl Engine {
 
     fn success_delay(&mut self) -> Duration {
         self.backoff.reset();
-        self.timing.next_delay()
+        success_delay(&self.timing)
     }
 
     /// Exponential backoff capped at the interval; a server's `Retry-After` is a floor, itself
     /// capped at the larger of the interval and five minutes; at least 30 s after a refused login.
     fn failure_delay(&mut self, error: &FetchError) -> Duration {
-        let cap = self.timing.retry_cap();
+        let cap = retry_cap(&self.timing);
         let delay = self
             .backoff
             .next_delay(error.retry_after().map(|wait| wait.min(cap)))
@@ -495,7 +484,7 @@ mod tests {
     };
 
     fn engine(server: &Arc<Scripted>, interval: Duration, jitter: f64) -> Running {
-        Engine::new(source(server), Timing { interval, jitter }, WORDING).spawn()
+        Engine::new(source(server), RefreshTiming { interval, jitter }, WORDING).spawn()
     }
 
     /// The next event that is not a token-expiry report.

@@ -449,8 +449,19 @@ fn ambiguous_credentials_ask_for_auth_method() {
 }
 
 #[test]
-fn bad_usage_exits_64_with_one_line() {
+fn bad_usage_exits_64_with_clap_error_and_usage() {
+    // clap's whole error is printed: the first line says what is wrong, the usage how to fix it.
     let done = run(materializer().args(["check", "--no-such-flag"]));
     done.assert_code(64);
-    assert_eq!(done.stderr.lines().count(), 1, "{}", done.stderr);
+    assert!(
+        done.stderr
+            .starts_with("error: unexpected argument '--no-such-flag' found"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("Usage: infisical-materializer check"),
+        "{}",
+        done.stderr
+    );
 }

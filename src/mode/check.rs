@@ -4,14 +4,13 @@ use std::io::Write;
 use std::sync::Arc;
 
 use crate::api::InfisicalClient;
-use crate::cli::CheckArgs;
-use crate::config::{Environment, SourceConfig};
+use crate::config::CheckConfig;
 use crate::error::Fatal;
 use crate::source::Source;
 
 /// Runs `check`: prints one key name per line on stdout (never a value).
-pub async fn run(args: CheckArgs, env: &dyn Environment) -> Result<(), Fatal> {
-    let config = SourceConfig::from_args(&args.source, env)?;
+pub async fn run(config: CheckConfig) -> Result<(), Fatal> {
+    let config = config.source;
     let client = InfisicalClient::new(&config.api)?;
     let mut source = Source::new(config, Arc::new(client), false);
     let (secrets, _) = super::fetch_once(&mut source).await?;

@@ -3,17 +3,18 @@
 use std::sync::Arc;
 
 use crate::api::InfisicalClient;
-use crate::cli::InitArgs;
-use crate::config::{self, Environment, SourceConfig};
+use crate::config::InitConfig;
 use crate::error::Fatal;
 use crate::sink::Outputs;
 use crate::source::Source;
 
 /// Runs `init`.
-pub async fn run(args: InitArgs, env: &dyn Environment) -> Result<(), Fatal> {
-    let source_config = SourceConfig::from_args(&args.source, env)?;
-    // Output options are checked before anything is sent.
-    let mut outputs = Outputs::new(config::output_config(&args.output, true)?);
+pub async fn run(config: InitConfig) -> Result<(), Fatal> {
+    let InitConfig {
+        source: source_config,
+        output,
+    } = config;
+    let mut outputs = Outputs::new(output);
     let client = InfisicalClient::new(&source_config.api)?;
     let mut source = Source::new(source_config, Arc::new(client), false);
     let (secrets, _) = super::fetch_once(&mut source).await?;

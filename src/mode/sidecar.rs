@@ -3,19 +3,18 @@
 use std::sync::Arc;
 
 use crate::api::InfisicalClient;
-use crate::cli::SidecarArgs;
-use crate::config::{self, Environment, SourceConfig};
+use crate::config::SidecarConfig;
 use crate::error::{exit, Fatal};
 use crate::health::{self, Health, RefreshResult};
 use crate::on_change::OnChange;
-use crate::refresh::{Engine, Event, Timing, Wording};
+use crate::refresh::{Engine, Event, Wording};
 use crate::shutdown;
 use crate::sink::{Outputs, WriteOutcome};
 use crate::source::Source;
 use crate::watch;
 
 /// Runs the sidecar until SIGTERM/SIGINT; returns Ok (exit 0) then.
-pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> {
+pub async fn run(config: SidecarConfig) -> Result<(), Fatal> {
     // Handlers first: a TERM during startup must not kill us with the default action.
     let shutdown = shutdown::on_termination().map_err(|e| {
         Fatal::new(
@@ -23,14 +22,20 @@ pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> 
             format!("cannot install signal handlers: {e}"),
         )
     })?;
-    let source_config = SourceConfig::from_args(&args.source, env)?;
-    let mut outputs = Outputs::new(config::output_config(&args.output, true)?);
-    let (interval, jitter) = config::refresh_timing(&args.refresh)?;
-    let max_staleness = args.max_staleness.unwrap_or(interval * 3);
-    let on_change = OnChange::from_args(&args)?;
+    let SidecarConfig {
+        source: source_config,
+        output,
+        timing,
+        on_change,
+        listen,
+        max_staleness,
+        renew_token,
+    } = config;
+    let mut outputs = Outputs::new(output);
+    let on_change = OnChange::new(on_change)?;
     let client = Arc::new(InfisicalClient::new(&source_config.api)?);
     let health = Arc::new(Health::new(max_staleness, client.request_counts()));
-    if let Some(address) = &args.listen {
+    if let Some(address) = listen {
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
             Fatal::new(
                 exit::USAGE,
@@ -41,12 +46,12 @@ pub async fn run(args: SidecarArgs, env: &dyn Environment) -> Result<(), Fatal> 
         tokio::spawn(health::serve(listener, Arc::clone(&health)));
     }
     let credential_watch = watch::watch_credentials(&source_config.auth.watched_files());
-    let source = Source::new(source_config, client, args.renew_token);
-    let mut refresh = Engine::new(source, Timing { interval, jitter }, WORDING)
+    let source = Source::new(source_config, client, renew_token);
+    let mut refresh = Engine::new(source, timing, WORDING)
         .watching(credential_watch)
         .spawn();
     tracing::info!(
-        interval = %humantime::format_duration(interval),
+        interval = %humantime::format_duration(timing.interval),
         "sidecar started"
     );
 

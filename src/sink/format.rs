@@ -40,7 +40,7 @@ use super::{ParseError, SinkError};
 use crate::secrets::{env_name_problem, SecretSet};
 
 /// The format of `--out-file`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
     /// `KEY=value` lines for python-dotenv and compatible readers (the default).
     Dotenv,

@@ -29,7 +29,7 @@ const RAMFS_MAGIC: u32 = 0x8584_58f6;
 const DIR_OUTPUT: &str = "a file name in --out-dir";
 
 /// What to do with a key an output cannot use (`--invalid-keys`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum InvalidKeys {
     /// Refuse the whole write (exit 65), naming the key.
     Fail,

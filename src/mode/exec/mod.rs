@@ -16,11 +16,10 @@ pub mod supervise;
 use std::sync::Arc;
 
 use crate::api::InfisicalClient;
-use crate::cli::{ExecArgs, CONSUMED_ENV_VARS};
-use crate::config::{self, ConfigError, Environment, SourceConfig};
+use crate::cli::CONSUMED_ENV_VARS;
+use crate::config::ExecConfig;
 use crate::error::Fatal;
-use crate::on_change::parse_signal;
-use crate::refresh::{Engine, Timing, Wording};
+use crate::refresh::{Engine, Wording};
 use crate::source::Source;
 
 pub use environment::{ChildEnv, EnvRecipe};
@@ -36,36 +35,34 @@ pub enum Outcome {
     Exited(u8),
 }
 
-/// Runs the async part of `exec`: validates, fetches, and either prepares the `execve` or
-/// supervises the command (`--watch`) until it exits.
-pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal> {
+/// Runs the async part of `exec`: fetches, and either prepares the `execve` or supervises the
+/// command (`--watch`) until it exits.
+pub async fn run(config: ExecConfig) -> Result<Outcome, Fatal> {
     // With --watch every catchable signal is forwarded, so handlers come first: a TERM during
     // startup must not kill the wrapper with the default action.
-    let signals = if args.watch {
-        Some(Signals::install().map_err(ExecError::Signals)?)
-    } else {
-        None
+    let watch = match config.watch {
+        Some(watch) => Some((Signals::install().map_err(ExecError::Signals)?, watch)),
+        None => None,
     };
-    let source_config = SourceConfig::from_args(&args.source, env)?;
     let recipe = EnvRecipe {
         inherited: std::env::vars_os().collect(),
-        policy: config::invalid_keys(&args.keys)?,
-        preserve_env: args.preserve_env,
-        keep: args.keep_env.clone(),
+        policy: config.invalid_keys,
+        preserve_env: config.preserve_env,
+        keep: config.keep_env,
     };
-    for name in &args.keep_env {
-        if !CONSUMED_ENV_VARS.contains(&name.as_str()) {
+    for name in &recipe.keep {
+        if !CONSUMED_ENV_VARS.contains(name) {
             tracing::warn!(
                 "--keep-env {name}: this tool does not read {name}, so it is passed on anyway"
             );
         }
     }
     // A typo in COMMAND fails at once, before any request is sent.
-    let program = Program::resolve(&args.command, std::env::var_os("PATH").as_deref())?;
-    let client = InfisicalClient::new(&source_config.api)?;
-    let mut source = Source::new(source_config, Arc::new(client), false);
+    let program = Program::resolve(&config.command, std::env::var_os("PATH").as_deref())?;
+    let client = InfisicalClient::new(&config.source.api)?;
+    let mut source = Source::new(config.source, Arc::new(client), false);
 
-    let Some(mut signals) = signals else {
+    let Some((mut signals, watch)) = watch else {
         let (secrets, _) = super::fetch_once(&mut source).await?;
         let child_env = recipe.build(secrets)?;
         // Rust ignores SIGPIPE and an ignored signal stays ignored across execve, so the app
@@ -82,19 +79,6 @@ pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal
         return Ok(Outcome::Replace(Prepared::new(&program, &child_env)?));
     };
 
-    let supervision = Supervision {
-        restart_signal: parse_signal(&args.restart_signal).map_err(|error| match error {
-            ConfigError::Invalid { value, reason, .. } => ConfigError::Invalid {
-                option: "--restart-signal",
-                value,
-                reason,
-            },
-            other => other,
-        })?,
-        grace: args.grace,
-    };
-    let (interval, jitter) = config::refresh_timing(&args.refresh)?;
-
     let (secrets, etag) = tokio::select! {
         fetched = super::fetch_once(&mut source) => fetched?,
         signal = signals.termination() => {
@@ -102,9 +86,12 @@ pub async fn run(args: ExecArgs, env: &dyn Environment) -> Result<Outcome, Fatal
             return Ok(Outcome::Exited(128 + signal as u8));
         }
     };
-    let engine =
-        Engine::new(source, Timing { interval, jitter }, WORDING).after_first_fetch(&secrets, etag);
+    let engine = Engine::new(source, watch.timing, WORDING).after_first_fetch(&secrets, etag);
     let child_env = recipe.build(secrets)?;
+    let supervision = Supervision {
+        restart_signal: watch.restart_signal,
+        grace: watch.grace,
+    };
     let code = supervise::run(&program, &recipe, child_env, engine, signals, supervision).await?;
     Ok(Outcome::Exited(code))
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use std::str::FromStr;
 
 use crate::cli::{self, AuthMethod, InvalidKeysArgs, OutputArgs, RefreshArgs, SourceArgs};
-use crate::secrets::SecretValue;
-use crate::sink::{Format, InvalidKeys, OutputConfig, Owner, WriteOptions};
+use crate::secrets::{InvalidKeys, SecretValue};
+use crate::sink::{Format, OutputConfig, Owner, WriteOptions};
 
 /// Reads environment variables; tests pass a map instead of touching the process environment.
 pub trait Environment {

@@ -21,8 +21,7 @@ use crate::config::{self, ConfigError, Environment, SourceConfig};
 use crate::error::{exit, Fatal};
 use crate::on_change::parse_signal;
 use crate::refresh::Refresher;
-use crate::secrets::SecretSet;
-use crate::sink::{check_env_keys, InvalidKeys};
+use crate::secrets::{check_env_keys, InvalidKeys, SecretSet};
 use crate::source::Source;
 use crate::supervise::{self, Signals, Supervision};
 

@@ -36,8 +36,8 @@ use std::str::FromStr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use zeroize::Zeroizing;
 
-use super::{ParseError, SinkError};
-use crate::secrets::{env_name_problem, SecretSet};
+use super::error::{ParseError, SinkError};
+use crate::secrets::{KeyRule, SecretSet};
 
 /// The format of `--out-file`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,14 +101,9 @@ impl FromStr for Format {
 /// exists in exactly one allocation, which is wiped on drop.
 pub fn encode(format: Format, secrets: &SecretSet) -> Result<Zeroizing<Vec<u8>>, SinkError> {
     if format.needs_env_names() {
+        let output = format!("an environment variable name in a {format} file");
         for key in secrets.keys() {
-            if let Some(reason) = env_name_problem(key) {
-                return Err(SinkError::InvalidKey {
-                    key: key.to_owned(),
-                    output: format!("an environment variable name in a {format} file"),
-                    reason,
-                });
-            }
+            KeyRule::EnvName.check(key, &output)?;
         }
     }
     // First pass counts, second pass writes: growing a Vec would leave copies of the values
@@ -392,7 +387,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::secrets::SecretValue;
+    use crate::secrets::{KeyError, SecretValue};
 
     fn set<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> SecretSet {
         pairs
@@ -585,7 +580,7 @@ mod tests {
         for format in [Format::Dotenv, Format::Shell] {
             let error = encode(format, &set([("tls.crt", "x")])).unwrap_err();
             assert!(
-                matches!(&error, SinkError::InvalidKey { key, .. } if key == "tls.crt"),
+                matches!(&error, SinkError::InvalidKey(KeyError { key, .. }) if key == "tls.crt"),
                 "{error}"
             );
             assert_eq!(error.exit_code(), 65);

@@ -214,7 +214,7 @@ impl KeyError {
 }
 
 /// What to do with a key an output cannot use (`--invalid-keys`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum InvalidKeys {
     /// Refuse the whole write (exit 65), naming the key.
     Fail,
@@ -227,13 +227,7 @@ impl FromStr for InvalidKeys {
 
     /// Exactly `fail` or `skip`, as on the command line.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "fail" => Ok(InvalidKeys::Fail),
-            "skip" => Ok(InvalidKeys::Skip),
-            _ => Err(format!(
-                "invalid --invalid-keys {text:?}: expected fail or skip"
-            )),
-        }
+        <Self as clap::ValueEnum>::from_str(text, false)
     }
 }
 
@@ -416,6 +410,10 @@ mod tests {
         assert_eq!("fail".parse(), Ok(InvalidKeys::Fail));
         assert_eq!("skip".parse(), Ok(InvalidKeys::Skip));
         assert!("Skip".parse::<InvalidKeys>().is_err());
+        for policy in [InvalidKeys::Fail, InvalidKeys::Skip] {
+            let value = clap::ValueEnum::to_possible_value(&policy).unwrap();
+            assert!(value.get_help().is_some(), "{value:?}");
+        }
     }
 
     fn set(pairs: &[(&str, &str)]) -> SecretSet {

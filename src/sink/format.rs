@@ -40,7 +40,7 @@ use super::error::{ParseError, SinkError};
 use crate::secrets::{KeyRule, SecretSet};
 
 /// The format of `--out-file`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
     /// `KEY=value` lines for python-dotenv and compatible readers (the default).
     Dotenv,
@@ -522,6 +522,18 @@ mod tests {
             error.to_string(),
             "invalid --format \"toml\": expected dotenv, shell, json or yaml"
         );
+    }
+
+    #[test]
+    fn the_value_enum_uses_the_command_line_names_with_help() {
+        use clap::ValueEnum;
+        let names: Vec<_> = Format::value_variants()
+            .iter()
+            .map(|format| format.to_possible_value().unwrap())
+            .inspect(|value| assert!(value.get_help().is_some(), "{value:?}"))
+            .map(|value| value.get_name().to_owned())
+            .collect();
+        assert_eq!(names, Format::ALL.map(Format::name));
     }
 
     #[test]

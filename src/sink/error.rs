@@ -33,6 +33,18 @@ pub enum SinkError {
         /// The target directory or file.
         path: PathBuf,
     },
+    /// A target that cannot be created or written, found before anything is written (exit 73).
+    #[error("{option} {} cannot be written: {problem}; {fix}", path.display())]
+    Unwritable {
+        /// The option that names the target, e.g. `--out-dir`.
+        option: &'static str,
+        /// The target directory or file.
+        path: PathBuf,
+        /// What is in the way, naming the path it found it on.
+        problem: String,
+        /// What to do about it.
+        fix: &'static str,
+    },
     /// A filesystem operation failed (exit 73).
     #[error("{}", io_message(path, action, source))]
     Io {
@@ -51,7 +63,9 @@ impl SinkError {
     pub fn exit_code(&self) -> u8 {
         match self {
             SinkError::InvalidKey(_) | SinkError::UnrepresentableValue { .. } => exit::DATA,
-            SinkError::NotTmpfs { .. } | SinkError::Io { .. } => exit::CANT_WRITE,
+            SinkError::NotTmpfs { .. } | SinkError::Unwritable { .. } | SinkError::Io { .. } => {
+                exit::CANT_WRITE
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The filesystem under the outputs: the one way a private file is written (created
 //! exclusively, written, given its mode and owner, synced, renamed into place, its directory
 //! synced), directories created with their mode and owner, and what a target's filesystem is
-//! (tmpfs or ramfs).
+//! (tmpfs or ramfs; writable at all).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
@@ -10,15 +10,30 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::sys::statfs;
+use nix::sys::statfs::{self, FsType};
 
-use super::error::SinkError;
+use super::error::{errno_text, SinkError};
 use super::options::Owner;
 
 /// tmpfs's `statfs` magic number.
 const TMPFS_MAGIC: u32 = 0x0102_1994;
 /// ramfs's `statfs` magic number.
 const RAMFS_MAGIC: u32 = 0x8584_58f6;
+
+/// Filesystems the kernel makes up (`statfs` magic, name): nothing written there is a file.
+const KERNEL_FILESYSTEMS: [(FsType, &str); 11] = [
+    (statfs::PROC_SUPER_MAGIC, "proc"),
+    (statfs::SYSFS_MAGIC, "sysfs"),
+    (statfs::CGROUP_SUPER_MAGIC, "cgroup"),
+    (statfs::CGROUP2_SUPER_MAGIC, "cgroup2"),
+    (statfs::DEBUGFS_MAGIC, "debugfs"),
+    (statfs::TRACEFS_MAGIC, "tracefs"),
+    (statfs::SECURITYFS_MAGIC, "securityfs"),
+    (statfs::SELINUX_MAGIC, "selinuxfs"),
+    (statfs::BPF_FS_MAGIC, "bpf"),
+    (statfs::DEVPTS_SUPER_MAGIC, "devpts"),
+    (statfs::NSFS_MAGIC, "nsfs"),
+];
 
 /// What a new file is filled with.
 #[derive(Debug)]
@@ -326,6 +341,103 @@ pub fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// What a target path names, for [`check_writable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// A directory that files are written into (`--out-dir`).
+    Directory,
+    /// A file that is replaced (`--out-file`).
+    File,
+}
+
+impl TargetKind {
+    /// The option that names such a target.
+    fn option(self) -> &'static str {
+        match self {
+            TargetKind::Directory => "--out-dir",
+            TargetKind::File => "--out-file",
+        }
+    }
+}
+
+/// Checks, without writing anything, that the target `path` can be created and written.
+///
+/// A missing directory is fine: writing creates it. What cannot work is refused (exit 73, one
+/// line naming the path and the fix): a file target that is a directory, an existing ancestor
+/// that is not a directory, a kernel filesystem such as `/proc` or `/sys`, a read-only
+/// filesystem, or a directory this process may not write into (`access(W_OK|X_OK)`).
+pub fn check_writable(path: &Path, kind: TargetKind) -> Result<(), SinkError> {
+    let refuse = |problem: String, fix: &'static str| SinkError::Unwritable {
+        option: kind.option(),
+        path: path.to_path_buf(),
+        problem,
+        fix,
+    };
+    let dir = match kind {
+        TargetKind::Directory => path,
+        TargetKind::File => {
+            if path.symlink_metadata().is_ok_and(|meta| meta.is_dir()) {
+                return Err(refuse(
+                    "it is a directory".to_owned(),
+                    "give --out-file a file path",
+                ));
+            }
+            parent_dir(path)
+        }
+    };
+    // Where writing would start: the directory itself, or the ancestor its creation starts in.
+    let existing = nearest_existing(dir);
+    let place = if existing == path {
+        "it".to_owned()
+    } else {
+        existing.display().to_string()
+    };
+    let meta = existing
+        .metadata()
+        .map_err(SinkError::io(&existing, "inspect"))?;
+    if !meta.is_dir() {
+        return Err(refuse(
+            format!("{place} is not a directory"),
+            "move that file away or choose another path",
+        ));
+    }
+    let inspect = |errno| SinkError::io(&existing, "inspect")(io::Error::from(errno));
+    let kind_of_fs = statfs::statfs(existing.as_path())
+        .map_err(inspect)?
+        .filesystem_type();
+    if let Some((_, name)) = KERNEL_FILESYSTEMS
+        .iter()
+        .find(|(magic, _)| *magic == kind_of_fs)
+    {
+        return Err(refuse(
+            format!("{place} is on the kernel's {name} filesystem"),
+            "choose a path on a writable volume (an emptyDir)",
+        ));
+    }
+    let flags = nix::sys::statvfs::statvfs(existing.as_path())
+        .map_err(inspect)?
+        .flags();
+    if flags.contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+        return Err(refuse(
+            format!("{place} is on a read-only filesystem"),
+            "mount a writable volume (an emptyDir) there",
+        ));
+    }
+    // Creating an entry in a directory takes both write and search permission.
+    let wanted = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
+    if let Err(errno) = nix::unistd::access(existing.as_path(), wanted) {
+        return Err(refuse(
+            format!(
+                "{place} cannot be written by uid {} ({})",
+                nix::unistd::getuid(),
+                errno_text(errno)
+            ),
+            "make it writable for that uid, or mount a writable volume (an emptyDir) there",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use std::process::Command;
@@ -412,6 +524,83 @@ pub(super) mod tests {
         );
     }
 
+    fn refusal(path: &Path, kind: TargetKind) -> String {
+        let error = check_writable(path, kind).unwrap_err();
+        assert!(
+            matches!(error, SinkError::Unwritable { .. }),
+            "{path:?}: {error:?}"
+        );
+        assert_eq!(error.exit_code(), 73);
+        let message = error.to_string();
+        assert!(!message.contains('\n'), "{message}");
+        message
+    }
+
+    #[test]
+    fn missing_directories_are_fine_and_nothing_is_created() {
+        let root = tempfile::tempdir().unwrap();
+        check_writable(&root.path().join("a/b/c"), TargetKind::Directory).unwrap();
+        check_writable(&root.path().join("a/b/app.env"), TargetKind::File).unwrap();
+        check_writable(root.path(), TargetKind::Directory).unwrap();
+        fs::write(root.path().join("app.env"), "").unwrap();
+        check_writable(&root.path().join("app.env"), TargetKind::File).unwrap();
+        assert_eq!(names(root.path()), ["app.env"], "the check wrote something");
+    }
+
+    #[test]
+    fn a_file_where_a_directory_must_be_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("file");
+        fs::write(&file, "").unwrap();
+        let message = refusal(&file.join("x/out"), TargetKind::Directory);
+        assert!(
+            message.contains(&format!("{} is not a directory", file.display())),
+            "{message}"
+        );
+        assert!(message.starts_with("--out-dir "), "{message}");
+        let message = refusal(&file, TargetKind::Directory);
+        assert!(message.contains(": it is not a directory;"), "{message}");
+        let message = refusal(&file.join("app.env"), TargetKind::File);
+        assert!(message.starts_with("--out-file "), "{message}");
+        let message = refusal(root.path(), TargetKind::File);
+        assert!(message.contains("give --out-file a file path"), "{message}");
+    }
+
+    #[test]
+    fn kernel_filesystems_are_refused() {
+        let message = refusal(
+            Path::new("/proc/materializer/secrets"),
+            TargetKind::Directory,
+        );
+        assert!(
+            message.contains("/proc is on the kernel's proc filesystem"),
+            "{message}"
+        );
+        if Path::new("/sys/kernel").is_dir() {
+            let message = refusal(Path::new("/sys/kernel/app.env"), TargetKind::File);
+            assert!(message.contains("sysfs"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_directory_without_write_permission_is_refused_unless_root() {
+        let root = tempfile::tempdir().unwrap();
+        let locked = root.path().join("locked");
+        fs::create_dir(&locked).unwrap();
+        fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
+        let target = locked.join("secrets");
+        if nix::unistd::getuid().is_root() {
+            // Root writes through permission bits: the write would succeed, so must the check.
+            check_writable(&target, TargetKind::Directory).unwrap();
+            return;
+        }
+        let message = refusal(&target, TargetKind::Directory);
+        assert!(
+            message.contains(&format!("{} cannot be written by uid", locked.display())),
+            "{message}"
+        );
+    }
+
     /// A tmpfs mounted for a test, unmounted on drop (also when the test fails).
     pub(in crate::sink) struct Mounted(PathBuf);
 
@@ -438,5 +627,22 @@ pub(super) mod tests {
         fn drop(&mut self) {
             let _ = Command::new("umount").arg(&self.0).status();
         }
+    }
+
+    #[test]
+    fn a_read_only_mount_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let mount = root.path().join("read-only");
+        let _mounted = match Mounted::tmpfs(&mount, "ro") {
+            Ok(mounted) => mounted,
+            Err(missing) => return prerequisite::missing(missing),
+        };
+        let message = refusal(&mount.join("a/secrets"), TargetKind::Directory);
+        assert!(
+            message.contains(&format!("{} is on a read-only filesystem", mount.display())),
+            "{message}"
+        );
+        let message = refusal(&mount.join("app.env"), TargetKind::File);
+        assert!(message.contains("mount a writable volume"), "{message}");
     }
 }

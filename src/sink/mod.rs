@@ -21,5 +21,6 @@ pub mod outputs;
 
 pub use error::{ParseError, SinkError};
 pub use format::Format;
+pub use fs::{check_writable, TargetKind};
 pub use options::{Owner, WriteOptions, WriteOutcome};
 pub use outputs::{OutputConfig, Outputs};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::SinkError;
 use super::format::{self, Format};
-use super::fs::is_memory_backed;
+use super::fs::{check_writable, is_memory_backed, TargetKind};
 use super::options::{WriteOptions, WriteOutcome};
 use super::{dir, file};
 use crate::secrets::{usable_keys, InvalidKeys, KeyRule, SecretSet};
@@ -21,6 +21,20 @@ pub struct OutputConfig {
     pub options: WriteOptions,
     /// `--invalid-keys`.
     pub invalid_keys: InvalidKeys,
+}
+
+impl OutputConfig {
+    /// Checks, before anything is fetched, that every configured target (the `--out-dir`
+    /// directory, the `--out-file` file) can be created and written; see [`check_writable`].
+    pub fn check_targets(&self) -> Result<(), SinkError> {
+        if let Some(dir) = &self.dir {
+            check_writable(dir, TargetKind::Directory)?;
+        }
+        if let Some((file, _)) = &self.file {
+            check_writable(file, TargetKind::File)?;
+        }
+        Ok(())
+    }
 }
 
 /// Every configured output, written together.
@@ -181,6 +195,33 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn every_configured_target_is_checked_before_anything_is_written() {
+        let root = tempfile::tempdir().unwrap();
+        let fine = config(
+            Some(root.path().join("new/dir")),
+            Some((root.path().join("new/app.env"), Format::Dotenv)),
+            InvalidKeys::Fail,
+        );
+        fine.check_targets().unwrap();
+        assert!(listing(root.path()).is_empty(), "the check wrote something");
+
+        fs::write(root.path().join("file"), "").unwrap();
+        let under_a_file = root.path().join("file/app.env");
+        let error = config(
+            Some(root.path().join("dir")),
+            Some((under_a_file.clone(), Format::Dotenv)),
+            InvalidKeys::Fail,
+        )
+        .check_targets()
+        .unwrap_err();
+        assert!(
+            matches!(&error, SinkError::Unwritable { option: "--out-file", path, .. } if *path == under_a_file),
+            "{error}"
+        );
+        assert_eq!(error.exit_code(), exit::CANT_WRITE);
     }
 
     #[test]

@@ -165,7 +165,7 @@ fn temp_path(target: &Path) -> Result<PathBuf, SinkError> {
 
 /// Removes the temporary files that interrupted earlier replacements of `target` left: exactly
 /// `.NAME.tmp-<digits>-<digits>`, nothing else. Failures are logged: they only waste space.
-pub fn remove_stale_temps(target: &Path) {
+pub(super) fn remove_stale_temps(target: &Path) {
     let Some(name) = target.file_name() else {
         return;
     };
@@ -199,7 +199,7 @@ pub fn remove_stale_temps(target: &Path) {
 
 /// Creates `path` and its missing parents with `mode` and `owner`; returns the directories it
 /// created, outermost first, so a failed write can remove them again.
-pub fn create_dirs(
+pub(super) fn create_dirs(
     path: &Path,
     mode: u32,
     owner: Option<Owner>,
@@ -240,7 +240,7 @@ pub fn create_dirs(
 }
 
 /// Removes directories [`create_dirs`] made, innermost first, if they are still empty.
-pub fn remove_created(created: &[PathBuf]) {
+pub(super) fn remove_created(created: &[PathBuf]) {
     for dir in created.iter().rev() {
         let _ = fs::remove_dir(dir);
     }
@@ -256,7 +256,7 @@ fn chown(path: &Path, owner: Option<Owner>) -> Result<(), SinkError> {
 }
 
 /// Changes the owner of the symlink `path` itself as `--owner` asks.
-pub fn lchown(path: &Path, owner: Option<Owner>) -> Result<(), SinkError> {
+pub(super) fn lchown(path: &Path, owner: Option<Owner>) -> Result<(), SinkError> {
     match owner {
         Some(owner) => std::os::unix::fs::lchown(path, Some(owner.uid), owner.gid)
             .map_err(SinkError::io(path, "chown")),
@@ -265,7 +265,7 @@ pub fn lchown(path: &Path, owner: Option<Owner>) -> Result<(), SinkError> {
 }
 
 /// Changes the owner of an open file as `--owner` asks.
-pub fn fchown(file: &File, path: &Path, owner: Option<Owner>) -> Result<(), SinkError> {
+pub(super) fn fchown(file: &File, path: &Path, owner: Option<Owner>) -> Result<(), SinkError> {
     match owner {
         Some(owner) => std::os::unix::fs::fchown(file, Some(owner.uid), owner.gid)
             .map_err(SinkError::io(path, "chown")),
@@ -274,7 +274,7 @@ pub fn fchown(file: &File, path: &Path, owner: Option<Owner>) -> Result<(), Sink
 }
 
 /// Makes a directory's entries (creations, renames, removals) durable.
-pub fn sync_dir(path: &Path) -> Result<(), SinkError> {
+pub(super) fn sync_dir(path: &Path) -> Result<(), SinkError> {
     File::open(path)
         .and_then(|dir| dir.sync_all())
         .map_err(SinkError::io(path, "sync"))
@@ -282,7 +282,7 @@ pub fn sync_dir(path: &Path) -> Result<(), SinkError> {
 
 /// Whether the regular file at `path` holds exactly `content` with `mode` and `owner`. Any
 /// error reading it counts as "different": the caller then rewrites it.
-pub fn file_matches(path: &Path, content: &[u8], mode: u32, owner: Option<Owner>) -> bool {
+pub(super) fn file_matches(path: &Path, content: &[u8], mode: u32, owner: Option<Owner>) -> bool {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
 

@@ -12,7 +12,8 @@ use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use clap::{Arg, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::sink::{Format, InvalidKeys};
+use crate::secrets::InvalidKeys;
+use crate::sink::Format;
 
 /// Default Infisical address (Infisical Cloud, US region).
 pub const DEFAULT_API_URL: &str = "https://app.infisical.com";

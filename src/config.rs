@@ -18,8 +18,8 @@ use crate::cli::{
     self, AuthMethod, CheckArgs, ExecArgs, InitArgs, OutputArgs, RefreshArgs, SidecarArgs,
     SourceArgs,
 };
-use crate::secrets::SecretValue;
-use crate::sink::{InvalidKeys, OutputConfig, Owner, WriteOptions};
+use crate::secrets::{InvalidKeys, SecretValue};
+use crate::sink::{OutputConfig, Owner, WriteOptions};
 
 /// Reads environment variables; tests pass a map instead of touching the process environment.
 pub trait Environment {

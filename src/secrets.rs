@@ -1,12 +1,15 @@
 //! The secret model: values that zeroize themselves, the merged and renamed set of secrets that
-//! the outputs write, and the rules a key must follow to become a file name or an env name.
+//! the outputs write, and the rules a key must follow to become a file name or an env name,
+//! with the `--invalid-keys` policy that applies them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::error::exit;
 
 /// A secret value. Its memory is wiped on drop and `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
@@ -122,8 +125,40 @@ impl FromIterator<(String, SecretValue)> for SecretSet {
     }
 }
 
-/// Why a key cannot be used as a file name or an environment variable name.
-pub fn file_name_problem(key: &str) -> Option<&'static str> {
+/// What a key must be usable as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRule {
+    /// A file name inside a directory (`--out-dir`).
+    FileName,
+    /// An environment variable name (exec, `dotenv` and `shell` files).
+    EnvName,
+}
+
+impl KeyRule {
+    /// Why `key` cannot be used this way, if it cannot.
+    pub fn problem(self, key: &str) -> Option<&'static str> {
+        match self {
+            KeyRule::FileName => file_name_problem(key),
+            KeyRule::EnvName => env_name_problem(key),
+        }
+    }
+
+    /// Refuses `key` when it cannot be used this way; `output` names the role it would play in
+    /// the message, e.g. "a file name in --out-dir".
+    pub fn check(self, key: &str, output: &str) -> Result<(), KeyError> {
+        match self.problem(key) {
+            Some(reason) => Err(KeyError {
+                key: key.to_owned(),
+                output: output.to_owned(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why a key cannot be a file name, if it cannot.
+fn file_name_problem(key: &str) -> Option<&'static str> {
     if key.is_empty() {
         Some("it is empty")
     } else if key == "." || key == ".." {
@@ -140,7 +175,7 @@ pub fn file_name_problem(key: &str) -> Option<&'static str> {
 }
 
 /// Why a key cannot be an environment variable name (`[A-Za-z_][A-Za-z0-9_]*`), if it cannot.
-pub fn env_name_problem(key: &str) -> Option<&'static str> {
+fn env_name_problem(key: &str) -> Option<&'static str> {
     let mut chars = key.chars();
     match chars.next() {
         None => Some("it is empty"),
@@ -152,6 +187,91 @@ pub fn env_name_problem(key: &str) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// A key that an output cannot use while `--invalid-keys` is `fail` (exit 65). It names the
+/// key, never the value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "secret key {key:?} cannot be {output}: {reason}; rename the secret in Infisical, map it \
+     with --key REMOTE=LOCAL, or pass --invalid-keys skip"
+)]
+pub struct KeyError {
+    /// The key.
+    pub key: String,
+    /// The role the key would play, e.g. "a file name in --out-dir".
+    pub output: String,
+    /// Why it cannot.
+    pub reason: &'static str,
+}
+
+impl KeyError {
+    /// The documented exit code: 65, bad data.
+    pub fn exit_code(&self) -> u8 {
+        exit::DATA
+    }
+}
+
+/// What to do with a key an output cannot use (`--invalid-keys`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InvalidKeys {
+    /// Refuse the whole write (exit 65), naming the key.
+    Fail,
+    /// Leave the key out of that output and log a warning once.
+    Skip,
+}
+
+/// The secrets whose keys `rule` accepts for `output`. `Fail`: the first refused key is an
+/// error. `Skip`: refused keys are left out, with a warning the first time `warned` (when
+/// given) sees `(output, key)`.
+pub fn usable_keys(
+    secrets: &SecretSet,
+    rule: KeyRule,
+    output: &str,
+    policy: InvalidKeys,
+    mut warned: Option<&mut HashSet<(String, String)>>,
+) -> Result<SecretSet, KeyError> {
+    let mut usable = secrets.clone();
+    for key in secrets.keys() {
+        let Some(reason) = rule.problem(key) else {
+            continue;
+        };
+        match policy {
+            InvalidKeys::Fail => {
+                return Err(KeyError {
+                    key: key.to_owned(),
+                    output: output.to_owned(),
+                    reason,
+                })
+            }
+            InvalidKeys::Skip => {
+                usable.remove(key);
+                let first_time = match warned.as_deref_mut() {
+                    Some(warned) => warned.insert((output.to_owned(), key.to_owned())),
+                    None => true,
+                };
+                if first_time {
+                    tracing::warn!(
+                        "skipping secret key {key:?}: it cannot be {output}: {reason} \
+                         (--invalid-keys skip)"
+                    );
+                }
+            }
+        }
+    }
+    Ok(usable)
+}
+
+/// The secrets whose keys can be environment variable names, for exec mode: a refused key
+/// fails (`Fail`, exit 65) or is left out with a warning (`Skip`).
+pub fn check_env_keys(secrets: &SecretSet, policy: InvalidKeys) -> Result<SecretSet, KeyError> {
+    usable_keys(
+        secrets,
+        KeyRule::EnvName,
+        "an environment variable name for the command",
+        policy,
+        None,
+    )
 }
 
 /// A secret of the listed folder (or of a sub-folder, with `recursive`).
@@ -273,6 +393,53 @@ mod tests {
         for good in ["A", "_", "a_1", "DB_HOST"] {
             assert_eq!(env_name_problem(good), None, "{good:?} refused");
         }
+    }
+
+    #[test]
+    fn invalid_keys_parse_as_on_the_command_line() {
+        use clap::ValueEnum;
+        assert_eq!(InvalidKeys::from_str("fail", false), Ok(InvalidKeys::Fail));
+        assert_eq!(InvalidKeys::from_str("skip", false), Ok(InvalidKeys::Skip));
+        assert!(InvalidKeys::from_str("Skip", false).is_err());
+        for policy in [InvalidKeys::Fail, InvalidKeys::Skip] {
+            let value = clap::ValueEnum::to_possible_value(&policy).unwrap();
+            assert!(value.get_help().is_some(), "{value:?}");
+        }
+    }
+
+    fn set(pairs: &[(&str, &str)]) -> SecretSet {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), SecretValue::from(*v)))
+            .collect()
+    }
+
+    #[test]
+    fn env_keys_fail_or_are_skipped() {
+        let secrets = set(&[("GOOD", "1"), ("tls.crt", "2"), ("9LIVES", "3")]);
+        let error = check_env_keys(&secrets, InvalidKeys::Fail).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "secret key \"9LIVES\" cannot be an environment variable name for the command: an \
+             environment variable name must start with a letter or '_'; rename the secret in \
+             Infisical, map it with --key REMOTE=LOCAL, or pass --invalid-keys skip"
+        );
+        assert_eq!(error.exit_code(), exit::DATA);
+        let kept = check_env_keys(&secrets, InvalidKeys::Skip).unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["GOOD"]);
+    }
+
+    #[test]
+    fn a_checked_key_names_the_role_it_cannot_play() {
+        assert_eq!(KeyRule::FileName.check("tls.crt", "a file name"), Ok(()));
+        let error = KeyRule::FileName
+            .check("a/b", "a file name in --out-dir")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "secret key \"a/b\" cannot be a file name in --out-dir: it contains '/'; rename the \
+             secret in Infisical, map it with --key REMOTE=LOCAL, or pass --invalid-keys skip"
+        );
     }
 
     fn folder(key: &str, path: &str, value: &str) -> FolderSecret {

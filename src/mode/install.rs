@@ -3,13 +3,13 @@
 //! An init container built from the scratch image has no `cp`, so the binary copies itself into
 //! a shared volume (an emptyDir) for the app container to run as its entrypoint wrapper.
 
-use std::fs::{File, OpenOptions, Permissions};
-use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::cli::InstallArgs;
 use crate::error::{exit, Fatal};
+use crate::sink::fs::{parent_dir, Content, Replacement};
+use crate::sink::SinkError;
 
 /// The running binary; still readable when the file it came from was replaced or deleted.
 const SELF_EXE: &str = "/proc/self/exe";
@@ -42,11 +42,8 @@ fn target_path(to: &Path) -> PathBuf {
 /// Copies `source` to `target` through a temp file in the target's directory, then renames it
 /// over the target so nobody ever runs a half-written binary. Returns the size copied.
 pub fn install(source: &Path, target: &Path) -> Result<u64, Fatal> {
-    let dir = match target.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let Some(name) = target.file_name() else {
+    let dir = parent_dir(target);
+    if target.file_name().is_none() {
         return Err(Fatal::new(
             exit::USAGE,
             format!(
@@ -54,12 +51,17 @@ pub fn install(source: &Path, target: &Path) -> Result<u64, Fatal> {
                 target.display()
             ),
         ));
-    };
-    let cant_write = |error: io::Error| {
+    }
+    let cant_write = |error: SinkError| {
+        // The system's reason only: the sink's advice is about secret outputs, not this copy.
+        let reason = match &error {
+            SinkError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
         Fatal::new(
             exit::CANT_WRITE,
             format!(
-                "cannot write {} into {}: {error}; mount a writable volume there (e.g. an emptyDir)",
+                "cannot write {} into {}: {reason}; mount a writable volume there (e.g. an emptyDir)",
                 target.display(),
                 dir.display()
             ),
@@ -74,39 +76,17 @@ pub fn install(source: &Path, target: &Path) -> Result<u64, Fatal> {
             ),
         )
     })?;
-    let temp = dir.join(format!(
-        ".{}.tmp-{}-{:08x}",
-        name.to_string_lossy(),
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    let mut output = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o700)
-        .open(&temp)
-        .map_err(cant_write)?;
-    let written = (|| {
-        let bytes = io::copy(&mut input, &mut output)?;
-        // Explicitly, since the umask may have taken bits away at creation.
-        output.set_permissions(Permissions::from_mode(MODE))?;
-        output.sync_all()?;
-        drop(output);
-        std::fs::rename(&temp, target)?;
-        // The rename is durable once the directory is; a failure here changes nothing visible.
-        if let Ok(dir) = File::open(&dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(bytes)
-    })();
-    written.map_err(|error| {
-        let _ = std::fs::remove_file(&temp);
-        cant_write(error)
-    })
+    let copy =
+        Replacement::stage(target, Content::CopyOf(&mut input), MODE, None).map_err(cant_write)?;
+    let bytes = copy.bytes();
+    copy.commit().map_err(cant_write)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -18,16 +18,17 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{symlink, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{
-    create_dirs, fchown, file_matches, lchown, remove_created, sync_dir, SinkError, WriteOptions,
-    WriteOutcome, DIR_OUTPUT,
+use super::error::SinkError;
+use super::fs::{
+    create_dirs, fchown, file_matches, lchown, remove_created, sync_dir, write_new, Content,
 };
-use crate::secrets::{file_name_problem, SecretSet};
+use super::options::{Owner, WriteOptions, WriteOutcome};
+use crate::secrets::{KeyRule, SecretSet};
 
 /// The link to the current version.
 pub const DATA_LINK: &str = "..data";
@@ -35,6 +36,8 @@ pub const DATA_LINK: &str = "..data";
 pub const DATA_TMP_LINK: &str = "..data_tmp";
 /// The temporary name a top-level link is created under when it replaces an entry.
 const LINK_TMP: &str = "..link_tmp";
+/// The role a key plays in `--out-dir`, as messages name it.
+pub const DIR_OUTPUT: &str = "a file name in --out-dir";
 
 /// Writes `secrets` into `dir` as one atomic version; stages and commits at once.
 pub fn write(
@@ -49,20 +52,14 @@ pub fn write(
 /// missing, removes leftovers of interrupted runs and, when the content differs from the
 /// current version, writes the new version's hidden directory completely.
 ///
-/// Every key must be a valid file name ([`file_name_problem`]); others are refused.
+/// Every key must be a valid file name ([`KeyRule::FileName`]); others are refused.
 pub fn stage(
     dir: &Path,
     secrets: &SecretSet,
     options: &WriteOptions,
 ) -> Result<StagedDir, SinkError> {
     for key in secrets.keys() {
-        if let Some(reason) = file_name_problem(key) {
-            return Err(SinkError::InvalidKey {
-                key: key.to_owned(),
-                output: DIR_OUTPUT.to_owned(),
-                reason,
-            });
-        }
+        KeyRule::FileName.check(key, DIR_OUTPUT)?;
     }
     let created = create_dirs(dir, options.parent_dir_mode(), options.owner)?;
     let mut staged = StagedDir {
@@ -107,7 +104,7 @@ pub fn stage(
 pub struct StagedDir {
     dir: PathBuf,
     keys: HashSet<String>,
-    owner: Option<super::Owner>,
+    owner: Option<Owner>,
     /// The hidden directory `..data` pointed to before, if any.
     previous: Option<String>,
     /// The new version's hidden directory; `None` when the content is already there.
@@ -266,19 +263,13 @@ fn write_version(
     options: &WriteOptions,
 ) -> Result<(), SinkError> {
     for (key, value) in secrets.iter() {
-        let path = version.join(key);
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(SinkError::io(&path, "create"))?;
-        file.write_all(value.expose().as_bytes())
-            .map_err(SinkError::io(&path, "write"))?;
-        file.set_permissions(fs::Permissions::from_mode(options.file_mode))
-            .map_err(SinkError::io(&path, "chmod"))?;
-        fchown(&file, &path, options.owner)?;
-        file.sync_all().map_err(SinkError::io(&path, "sync"))?;
+        let content = Content::Bytes(value.expose().as_bytes());
+        write_new(
+            &version.join(key),
+            content,
+            options.file_mode,
+            options.owner,
+        )?;
     }
     // Opened before the chmod: a mode without the owner's read bit would prevent it after.
     let handle = fs::File::open(version).map_err(SinkError::io(version, "open"))?;
@@ -291,11 +282,7 @@ fn write_version(
 
 /// Makes every `KEY` a link to `..data/KEY` and removes the links of keys that are gone; only
 /// links of exactly that shape are ever removed. Returns whether anything changed.
-fn fix_links(
-    dir: &Path,
-    keys: &HashSet<String>,
-    owner: Option<super::Owner>,
-) -> Result<bool, SinkError> {
+fn fix_links(dir: &Path, keys: &HashSet<String>, owner: Option<Owner>) -> Result<bool, SinkError> {
     let mut changed = false;
     for key in keys {
         let path = dir.join(key);
@@ -346,7 +333,7 @@ fn replace_with_link(
     dir: &Path,
     path: &Path,
     target: &Path,
-    owner: Option<super::Owner>,
+    owner: Option<Owner>,
 ) -> Result<(), SinkError> {
     let tmp = dir.join(LINK_TMP);
     remove_if_exists(&tmp)?;
@@ -455,8 +442,10 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
 
+    use fake_infisical::prerequisite;
+
     use super::*;
-    use crate::secrets::SecretValue;
+    use crate::secrets::{KeyError, SecretValue};
 
     fn set(pairs: &[(&str, &str)]) -> SecretSet {
         pairs
@@ -484,7 +473,7 @@ mod tests {
     /// Where the stress test writes: tmpfs when there is one (syncing is free there).
     fn fast_tempdir() -> tempfile::TempDir {
         let shm = Path::new("/dev/shm");
-        if super::super::is_memory_backed(shm).unwrap_or(false) {
+        if super::super::fs::is_memory_backed(shm).unwrap_or(false) {
             if let Ok(dir) = tempfile::tempdir_in(shm) {
                 return dir;
             }
@@ -741,7 +730,7 @@ mod tests {
             )
             .unwrap_err();
             assert!(
-                matches!(&error, SinkError::InvalidKey { key, .. } if key == bad),
+                matches!(&error, SinkError::InvalidKey(KeyError { key, .. }) if key == bad),
                 "{bad:?}: {error}"
             );
             assert_eq!(error.exit_code(), 65);
@@ -802,7 +791,7 @@ mod tests {
     #[test]
     fn owner_is_applied_to_everything_written() {
         let root = tempfile::tempdir().unwrap();
-        let owner = super::super::Owner {
+        let owner = Owner {
             uid: 4321,
             gid: Some(8765),
         };
@@ -811,7 +800,8 @@ mod tests {
             ..WriteOptions::default()
         };
         let result = write(&root.path().join("out"), &set(&[("A", "1")]), &options);
-        if !nix::unistd::geteuid().is_root() {
+        if !prerequisite::is_root() {
+            // Without root the chown fails; that failure must be clean and say what to do.
             let error = result.unwrap_err();
             assert!(
                 matches!(
@@ -828,7 +818,7 @@ mod tests {
                 !root.path().join("out").exists(),
                 "left behind after a failed chown"
             );
-            return;
+            return prerequisite::missing("applying --owner to what is written needs root");
         }
         result.unwrap();
         let dir = root.path().join("out");

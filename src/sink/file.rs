@@ -5,15 +5,14 @@
 //! renamed over FILE; the directory is synced after the rename. A reader sees the old file or
 //! the new one, never a mix. When FILE already has the same bytes and mode nothing is written.
 
-use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{
-    create_dirs, fchown, file_matches, parent_dir, random_u64, remove_created, sync_dir, SinkError,
-    WriteOptions, WriteOutcome,
+use super::error::SinkError;
+use super::fs::{
+    create_dirs, file_matches, parent_dir, remove_created, remove_stale_temps, Content, Replacement,
 };
+use super::options::{WriteOptions, WriteOutcome};
 
 /// Writes `content` to `path` atomically; stages and commits at once.
 pub fn write(
@@ -27,7 +26,7 @@ pub fn write(
 /// Prepares the replacement of `path` by `content` without making it visible: creates missing
 /// parent directories and, when the file differs, writes the complete temporary file.
 pub fn stage(path: &Path, content: &[u8], options: &WriteOptions) -> Result<StagedFile, SinkError> {
-    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+    if path.file_name().and_then(|name| name.to_str()).is_none() {
         return Err(SinkError::Io {
             path: path.to_path_buf(),
             action: "write",
@@ -36,12 +35,10 @@ pub fn stage(path: &Path, content: &[u8], options: &WriteOptions) -> Result<Stag
                 "the path does not end in a UTF-8 file name; give --out-file a file path",
             ),
         });
-    };
-    let dir = parent_dir(path);
-    let created = create_dirs(dir, options.parent_dir_mode(), options.owner)?;
+    }
+    let created = create_dirs(parent_dir(path), options.parent_dir_mode(), options.owner)?;
     let mut staged = StagedFile {
-        path: path.to_path_buf(),
-        temp: None,
+        replacement: None,
         existed: false,
         created,
         committed: false,
@@ -58,26 +55,16 @@ pub fn stage(path: &Path, content: &[u8], options: &WriteOptions) -> Result<Stag
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => return Err(SinkError::io(path, "inspect")(error)),
     }
-    let prefix = temp_prefix(name);
-    remove_leftovers(dir, &prefix);
+    remove_stale_temps(path);
     if staged.existed && file_matches(path, content, options.file_mode, options.owner) {
         return Ok(staged);
     }
-    let temp = dir.join(format!("{prefix}{}-{}", std::process::id(), random_u64()));
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(SinkError::io(&temp, "create"))?;
-    // Recorded before writing, so that dropping `staged` on an error removes it.
-    staged.temp = Some(temp.clone());
-    file.write_all(content)
-        .map_err(SinkError::io(&temp, "write"))?;
-    file.set_permissions(fs::Permissions::from_mode(options.file_mode))
-        .map_err(SinkError::io(&temp, "chmod"))?;
-    fchown(&file, &temp, options.owner)?;
-    file.sync_all().map_err(SinkError::io(&temp, "sync"))?;
+    staged.replacement = Some(Replacement::stage(
+        path,
+        Content::Bytes(content),
+        options.file_mode,
+        options.owner,
+    )?);
     Ok(staged)
 }
 
@@ -85,9 +72,8 @@ pub fn stage(path: &Path, content: &[u8], options: &WriteOptions) -> Result<Stag
 /// without committing removes the temporary file.
 #[derive(Debug)]
 pub struct StagedFile {
-    path: PathBuf,
     /// The complete new content; `None` when the file already has it.
-    temp: Option<PathBuf>,
+    replacement: Option<Replacement>,
     existed: bool,
     created: Vec<PathBuf>,
     committed: bool,
@@ -96,18 +82,17 @@ pub struct StagedFile {
 impl StagedFile {
     /// Whether committing would change the file.
     pub fn changes_content(&self) -> bool {
-        self.temp.is_some()
+        self.replacement.is_some()
     }
 
     /// Renames the temporary file over the target and syncs the directory.
     pub fn commit(mut self) -> Result<WriteOutcome, SinkError> {
-        let Some(temp) = &self.temp else {
+        let Some(replacement) = self.replacement.take() else {
             self.committed = true;
             return Ok(WriteOutcome::Unchanged);
         };
-        fs::rename(temp, &self.path).map_err(SinkError::io(&self.path, "rename"))?;
+        replacement.commit()?;
         self.committed = true;
-        sync_dir(parent_dir(&self.path))?;
         Ok(if self.existed {
             WriteOutcome::Updated
         } else {
@@ -121,62 +106,19 @@ impl Drop for StagedFile {
         if self.committed {
             return;
         }
-        if let Some(temp) = &self.temp {
-            let _ = fs::remove_file(temp);
-        }
+        // The temporary file first: the directories it lies in are removed only when empty.
+        drop(self.replacement.take());
         remove_created(&self.created);
-    }
-}
-
-/// The start of the temporary names for the file `name`.
-fn temp_prefix(name: &str) -> String {
-    format!(".{name}.tmp-")
-}
-
-/// Removes temporary files an interrupted earlier run left for this target: exactly
-/// `<prefix><digits>-<digits>`, nothing else.
-fn remove_leftovers(dir: &Path, prefix: &str) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|name| name.strip_prefix(prefix)) else {
-            continue;
-        };
-        let is_temp = rest.split_once('-').is_some_and(|(pid, random)| {
-            [pid, random]
-                .iter()
-                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
-        });
-        if !is_temp {
-            continue;
-        }
-        let path = entry.path();
-        if let Err(error) = fs::remove_file(&path) {
-            tracing::warn!(
-                path = %path.display(),
-                "cannot remove leftover {}: {error}",
-                path.display()
-            );
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::sink::fs::tests::names;
 
     #[test]
     fn writes_the_content_with_its_mode_and_leaves_no_temporary_file() {

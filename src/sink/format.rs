@@ -31,13 +31,12 @@
 
 use std::fmt;
 use std::io;
-use std::str::FromStr;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use zeroize::Zeroizing;
 
-use super::{ParseError, SinkError};
-use crate::secrets::{env_name_problem, SecretSet};
+use super::error::SinkError;
+use crate::secrets::{KeyRule, SecretSet};
 
 /// The format of `--out-file`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -53,9 +52,6 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order the help text lists them.
-    pub const ALL: [Format; 4] = [Format::Dotenv, Format::Shell, Format::Json, Format::Yaml];
-
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -78,21 +74,6 @@ impl fmt::Display for Format {
     }
 }
 
-impl FromStr for Format {
-    type Err = ParseError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Format::ALL
-            .into_iter()
-            .find(|format| format.name() == text)
-            .ok_or_else(|| ParseError {
-                option: "--format",
-                value: text.to_owned(),
-                expected: "dotenv, shell, json or yaml",
-            })
-    }
-}
-
 /// Encodes every secret of `secrets` in `format`.
 ///
 /// Errors name the key, never the value: [`SinkError::InvalidKey`] when a `dotenv`/`shell` key
@@ -101,14 +82,9 @@ impl FromStr for Format {
 /// exists in exactly one allocation, which is wiped on drop.
 pub fn encode(format: Format, secrets: &SecretSet) -> Result<Zeroizing<Vec<u8>>, SinkError> {
     if format.needs_env_names() {
+        let output = format!("an environment variable name in a {format} file");
         for key in secrets.keys() {
-            if let Some(reason) = env_name_problem(key) {
-                return Err(SinkError::InvalidKey {
-                    key: key.to_owned(),
-                    output: format!("an environment variable name in a {format} file"),
-                    reason,
-                });
-            }
+            KeyRule::EnvName.check(key, &output)?;
         }
     }
     // First pass counts, second pass writes: growing a Vec would leave copies of the values
@@ -392,7 +368,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::secrets::SecretValue;
+    use crate::secrets::{KeyError, SecretValue};
 
     fn set<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> SecretSet {
         pairs
@@ -518,15 +494,20 @@ mod tests {
     }
 
     #[test]
-    fn formats_parse_and_print_their_names() {
-        for format in Format::ALL {
-            assert_eq!(format.to_string().parse::<Format>(), Ok(format));
-        }
-        let error = "toml".parse::<Format>().unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "invalid --format \"toml\": expected dotenv, shell, json or yaml"
-        );
+    fn the_value_enum_uses_the_command_line_names_with_help() {
+        use clap::ValueEnum;
+        let names: Vec<_> = Format::value_variants()
+            .iter()
+            .map(|format| format.to_possible_value().unwrap())
+            .inspect(|value| assert!(value.get_help().is_some(), "{value:?}"))
+            .map(|value| value.get_name().to_owned())
+            .collect();
+        let printed: Vec<_> = Format::value_variants()
+            .iter()
+            .map(Format::to_string)
+            .collect();
+        assert_eq!(names, ["dotenv", "shell", "json", "yaml"]);
+        assert_eq!(printed, names, "messages print the command-line names");
     }
 
     #[test]
@@ -585,7 +566,7 @@ mod tests {
         for format in [Format::Dotenv, Format::Shell] {
             let error = encode(format, &set([("tls.crt", "x")])).unwrap_err();
             assert!(
-                matches!(&error, SinkError::InvalidKey { key, .. } if key == "tls.crt"),
+                matches!(&error, SinkError::InvalidKey(KeyError { key, .. }) if key == "tls.crt"),
                 "{error}"
             );
             assert_eq!(error.exit_code(), 65);
@@ -792,7 +773,7 @@ mod tests {
             pairs in btree_map(env_key(), value(), 0..8),
             index in 0usize..4
         ) {
-            let format = Format::ALL[index];
+            let format = <Format as clap::ValueEnum>::value_variants()[index];
             if let Ok(encoded) = encode(format, &set(&pairs)) {
                 prop_assert_eq!(encoded.len(), encoded.capacity());
             }

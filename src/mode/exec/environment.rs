@@ -7,10 +7,9 @@ use std::os::unix::ffi::OsStringExt;
 
 use zeroize::Zeroize;
 
+use super::error::ExecError;
 use crate::cli::CONSUMED_ENV_VARS;
-use crate::error::{exit, Fatal};
-use crate::secrets::SecretSet;
-use crate::sink::{check_env_keys, InvalidKeys};
+use crate::secrets::{check_env_keys, InvalidKeys, SecretSet};
 
 /// How the child's environment is made from the inherited one and the secrets.
 pub struct EnvRecipe {
@@ -27,21 +26,15 @@ pub struct EnvRecipe {
 impl EnvRecipe {
     /// The child's environment for these secrets. Fails (exit 65) on a key that is not an env
     /// name (unless skipped) and on a value holding a NUL byte, naming the key only.
-    pub fn build(&self, secrets: SecretSet) -> Result<ChildEnv, Fatal> {
-        let secrets = check_env_keys(&secrets, self.policy)
-            .map_err(|error| Fatal::new(error.exit_code(), error.to_string()))?;
+    pub fn build(&self, secrets: SecretSet) -> Result<ChildEnv, ExecError> {
+        let secrets = check_env_keys(&secrets, self.policy)?;
         if let Some((key, _)) = secrets
             .iter()
             .find(|(_, value)| value.expose().contains('\0'))
         {
-            return Err(Fatal::new(
-                exit::DATA,
-                format!(
-                    "the value of secret {key:?} contains a NUL byte, which an environment \
-                     variable cannot hold; remove it in Infisical or use init/sidecar with \
-                     --out-dir instead"
-                ),
-            ));
+            return Err(ExecError::NulInSecret {
+                key: key.to_owned(),
+            });
         }
         let removed = |name: &OsStr| {
             CONSUMED_ENV_VARS
@@ -130,6 +123,7 @@ fn wipe(value: OsString) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::exit;
     use crate::secrets::SecretValue;
 
     fn secrets(pairs: &[(&str, &str)]) -> SecretSet {
@@ -216,8 +210,8 @@ mod tests {
     fn invalid_keys_fail_or_are_skipped_and_nul_values_fail_without_the_value() {
         let set = secrets(&[("GOOD", "1"), ("bad-key", "2")]);
         let error = recipe(&[]).build(set.clone()).err().unwrap();
-        assert_eq!(error.code, exit::DATA);
-        assert!(error.message.contains("bad-key"), "{}", error.message);
+        assert_eq!(error.exit_code(), exit::DATA);
+        assert!(error.to_string().contains("bad-key"), "{error}");
         let mut skipping = recipe(&[]);
         skipping.policy = InvalidKeys::Skip;
         assert_eq!(vars(&skipping.build(set).unwrap()), pairs(&[("GOOD", "1")]));
@@ -226,9 +220,9 @@ mod tests {
             .build(secrets(&[("TOKEN", "abc\0hidden-part")]))
             .err()
             .unwrap();
-        assert_eq!(error.code, exit::DATA);
-        assert!(error.message.contains("\"TOKEN\""), "{}", error.message);
-        assert!(!error.message.contains("hidden-part"), "{}", error.message);
+        assert_eq!(error.exit_code(), exit::DATA);
+        assert!(error.to_string().contains("\"TOKEN\""), "{error}");
+        assert!(!error.to_string().contains("hidden-part"), "{error}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 
 use crate::error::{exit, Fatal};
+use crate::secrets::KeyError;
 
 /// A failure of `exec` itself (not of Infisical, not of the command once it runs).
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,9 @@ pub enum ExecError {
         /// The key (never the value).
         key: String,
     },
+    /// A secret's key cannot be an environment variable name.
+    #[error(transparent)]
+    Key(#[from] KeyError),
     /// An inherited variable holds a NUL byte.
     #[error("environment variable {name:?} contains a NUL byte")]
     NulInVariable {
@@ -137,6 +141,7 @@ impl ExecError {
             | ExecError::CannotRun { .. }
             | ExecError::Unreadable { .. } => exit::NOT_EXECUTABLE,
             ExecError::NulInCommand { .. } => exit::USAGE,
+            ExecError::Key(error) => error.exit_code(),
             ExecError::NulInSecret { .. } | ExecError::NulInVariable { .. } => exit::DATA,
             ExecError::Signals(_) | ExecError::PidOutOfRange => exit::UNAVAILABLE,
         }

@@ -296,11 +296,10 @@ pub async fn run(
         };
         let env = match recipe.build(secrets) {
             Ok(env) => env,
-            Err(fatal) => {
+            Err(error) => {
                 tracing::error!(
-                    exit_code = fatal.code,
-                    "{}; {} keeps running with the previous secrets",
-                    fatal.message,
+                    exit_code = error.exit_code(),
+                    "{error}; {} keeps running with the previous secrets",
                     program.name()
                 );
                 ack.applied(false);

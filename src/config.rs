@@ -12,14 +12,15 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::api::{ApiSettings, ProjectRef};
+use crate::api::{ApiSettings, ListQuery, ProjectRef};
 use crate::auth::{read_credential_file, AuthConfig, Credential, CredentialError};
 use crate::cli::{
     self, AuthMethod, CheckArgs, ExecArgs, InitArgs, OutputArgs, RefreshArgs, SidecarArgs,
     SourceArgs,
 };
+use crate::error::{exit, Fatal};
 use crate::secrets::{InvalidKeys, SecretValue};
-use crate::sink::{OutputConfig, Owner, WriteOptions};
+use crate::sink::{OutputConfig, Owner, SinkError, WriteOptions};
 
 /// Reads environment variables; tests pass a map instead of touching the process environment.
 pub trait Environment {
@@ -100,6 +101,9 @@ pub enum ConfigError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// An output target that cannot be created or written.
+    #[error(transparent)]
+    Output(#[from] SinkError),
     /// Any other invalid option value.
     #[error("{option} {value:?}: {reason}")]
     Invalid {
@@ -110,6 +114,22 @@ pub enum ConfigError {
         /// What is expected.
         reason: String,
     },
+}
+
+impl ConfigError {
+    /// The documented exit code: 64, or 73 for an output target that cannot be written.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ConfigError::Output(error) => error.exit_code(),
+            _ => exit::USAGE,
+        }
+    }
+}
+
+impl From<ConfigError> for Fatal {
+    fn from(error: ConfigError) -> Self {
+        Fatal::new(error.exit_code(), error.to_string())
+    }
 }
 
 /// `--key REMOTE=LOCAL`: take REMOTE, write it as LOCAL.
@@ -128,35 +148,17 @@ pub struct SourceConfig {
     pub api: ApiSettings,
     /// Credentials.
     pub auth: AuthConfig,
-    /// The project.
-    pub project: ProjectRef,
-    /// The environment slug.
-    pub environment: String,
-    /// The folder, normalized (leading `/`, no trailing `/` except the root).
-    pub path: String,
-    /// Include sub-folders.
-    pub recursive: bool,
-    /// Include imported secrets.
-    pub include_imports: bool,
-    /// Ask the server to expand `${...}` references.
-    pub expand_references: bool,
-    /// Only secrets with these tag slugs.
-    pub tags: Vec<String>,
+    /// What to list: project, environment, folder and filters.
+    pub query: ListQuery,
     /// An empty result is fine.
     pub allow_empty: bool,
     /// Only these keys, renamed (empty: all keys).
     pub keys: Vec<KeyMapping>,
-    /// How long transient failures are retried (init, exec, check).
-    pub retry_deadline: Duration,
 }
 
 impl SourceConfig {
-    /// Validates the source options; `retry_deadline` is the mode's `--retry-deadline`.
-    pub fn from_args(
-        args: &SourceArgs,
-        retry_deadline: Duration,
-        env: &dyn Environment,
-    ) -> Result<Self, ConfigError> {
+    /// Validates the source options.
+    pub fn from_args(args: &SourceArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
         let environment = args
             .environment
             .as_deref()
@@ -194,9 +196,7 @@ impl SourceConfig {
                 token.read("access token")?;
             }
         }
-        Ok(Self {
-            api,
-            auth,
+        let query = ListQuery {
             project,
             environment,
             path: normalize_secret_path(&args.path)?,
@@ -209,9 +209,13 @@ impl SourceConfig {
                 .map(|t| t.trim().to_owned())
                 .filter(|t| !t.is_empty())
                 .collect(),
+        };
+        Ok(Self {
+            api,
+            auth,
+            query,
             allow_empty: args.allow_empty,
             keys: parse_key_mappings(&args.keys)?,
-            retry_deadline,
         })
     }
 }
@@ -401,13 +405,16 @@ fn auth_config(args: &SourceArgs, env: &dyn Environment) -> Result<AuthConfig, C
 pub struct CheckConfig {
     /// Server, credentials and what to list.
     pub source: SourceConfig,
+    /// How long transient failures are retried (`--retry-deadline`).
+    pub retry_deadline: Duration,
 }
 
 impl CheckConfig {
     /// Validates every `check` option.
     pub fn from_args(args: &CheckArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            source: SourceConfig::from_args(&args.source, args.retry.retry_deadline, env)?,
+            source: SourceConfig::from_args(&args.source, env)?,
+            retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
         })
     }
 }
@@ -419,14 +426,17 @@ pub struct InitConfig {
     pub source: SourceConfig,
     /// The outputs.
     pub output: OutputConfig,
+    /// How long transient failures are retried (`--retry-deadline`).
+    pub retry_deadline: Duration,
 }
 
 impl InitConfig {
     /// Validates every `init` option; the outputs are checked before anything is sent.
     pub fn from_args(args: &InitArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            source: SourceConfig::from_args(&args.source, args.retry.retry_deadline, env)?,
-            output: output_config(&args.output, true)?,
+            source: SourceConfig::from_args(&args.source, env)?,
+            output: checked_outputs(&args.output)?,
+            retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
         })
     }
 }
@@ -453,9 +463,8 @@ pub struct SidecarConfig {
 impl SidecarConfig {
     /// Validates every `sidecar` option.
     pub fn from_args(args: &SidecarArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
-        // The sidecar retries without a deadline; the field only feeds the shared messages.
-        let source = SourceConfig::from_args(&args.source, cli::DEFAULT_RETRY_DEADLINE, env)?;
-        let output = output_config(&args.output, true)?;
+        let source = SourceConfig::from_args(&args.source, env)?;
+        let output = checked_outputs(&args.output)?;
         let timing = RefreshTiming::from_args(&args.refresh)?;
         let max_staleness = match args.max_staleness {
             Some(staleness) => positive(staleness, "--max-staleness")?,
@@ -488,6 +497,8 @@ pub struct ExecConfig {
     pub command: Vec<String>,
     /// `--watch`: supervise the command and restart it on change.
     pub watch: Option<WatchConfig>,
+    /// How long transient failures of the first fetch are retried (`--retry-deadline`).
+    pub retry_deadline: Duration,
 }
 
 /// `exec --watch`: how often to refresh and how to restart the command.
@@ -504,7 +515,7 @@ pub struct WatchConfig {
 impl ExecConfig {
     /// Validates every `exec` option; the watch options only with `--watch`.
     pub fn from_args(args: &ExecArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
-        let source = SourceConfig::from_args(&args.source, args.retry.retry_deadline, env)?;
+        let source = SourceConfig::from_args(&args.source, env)?;
         let watch = if args.watch {
             Some(WatchConfig {
                 timing: RefreshTiming::from_args(&args.refresh)?,
@@ -521,15 +532,23 @@ impl ExecConfig {
             keep_env: args.keep_env.clone(),
             command: args.command.clone(),
             watch,
+            retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
         })
     }
 }
 
-/// Validates the output options. `required`: at least one of `--out-dir` / `--out-file`.
-///
-/// Every check of an output target belongs here, so that it runs before the first request.
-pub fn output_config(args: &OutputArgs, required: bool) -> Result<OutputConfig, ConfigError> {
-    if required && args.out_dir.is_none() && args.out_file.is_none() {
+/// Validates the output options and checks that every target can be created and written, so a
+/// read-only mount or a path under a file fails before the first request.
+fn checked_outputs(args: &OutputArgs) -> Result<OutputConfig, ConfigError> {
+    let outputs = output_config(args)?;
+    outputs.check_targets()?;
+    Ok(outputs)
+}
+
+/// Validates the output options: at least one of `--out-dir` / `--out-file`, a readable mode,
+/// a numeric owner. (The targets themselves are checked by the mode constructors.)
+pub fn output_config(args: &OutputArgs) -> Result<OutputConfig, ConfigError> {
+    if args.out_dir.is_none() && args.out_file.is_none() {
         return Err(ConfigError::Invalid {
             option: "--out-dir/--out-file",
             value: String::new(),
@@ -776,7 +795,7 @@ mod tests {
     }
 
     fn build(args: &[&str], env: &[(&str, &str)]) -> Result<SourceConfig, ConfigError> {
-        SourceConfig::from_args(&source(args), cli::DEFAULT_RETRY_DEADLINE, &env_map(env))
+        SourceConfig::from_args(&source(args), &env_map(env))
     }
 
     /// Parses `MODE` with a valid token-auth source plus `args`.
@@ -1128,13 +1147,15 @@ mod tests {
             unreachable!()
         };
         let config = CheckConfig::from_args(&args, &env_map(TOKEN)).unwrap();
-        assert_eq!(config.source.retry_deadline, Duration::from_secs(5));
-        let Command::Init(args) = parse("init", &["--out-dir", "/x"]) else {
+        assert_eq!(config.retry_deadline, Duration::from_secs(5));
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("secrets");
+        let Command::Init(args) = parse("init", &["--out-dir", out.to_str().unwrap()]) else {
             unreachable!()
         };
         let config = InitConfig::from_args(&args, &env_map(TOKEN)).unwrap();
-        assert_eq!(config.source.retry_deadline, cli::DEFAULT_RETRY_DEADLINE);
-        assert_eq!(config.output.dir, Some("/x".into()));
+        assert_eq!(config.retry_deadline, cli::DEFAULT_RETRY_DEADLINE);
+        assert_eq!(config.output.dir, Some(out));
         let Command::Init(args) = parse("init", &[]) else {
             unreachable!()
         };

@@ -8,15 +8,9 @@ use crate::api::ProjectRef;
 use crate::api::{is_unknown_slug, ApiError, ApiErrorKind, Endpoint};
 use crate::auth::AuthConfig;
 use crate::auth::AuthError;
-use crate::config::{ConfigError, SourceConfig};
+use crate::config::SourceConfig;
 use crate::error::{exit, Fatal};
 use crate::source::FetchError;
-
-impl From<ConfigError> for Fatal {
-    fn from(error: ConfigError) -> Self {
-        Fatal::new(exit::USAGE, error.to_string())
-    }
-}
 
 /// Explains a failed fetch for this configuration.
 pub fn fetch_failure(error: &FetchError, config: &SourceConfig) -> Fatal {
@@ -37,8 +31,8 @@ pub fn fetch_failure(error: &FetchError, config: &SourceConfig) -> Fatal {
                 "the identity may list but not read the values of {} in environment {:?} path {:?}: \
                  give its project role the permission to read secret values",
                 keys.join(", "),
-                config.environment,
-                config.path
+                config.query.environment,
+                config.query.path
             ),
         ),
         FetchError::Empty => Fatal::new(exit::NOT_FOUND, empty_result(config)),
@@ -47,9 +41,9 @@ pub fn fetch_failure(error: &FetchError, config: &SourceConfig) -> Fatal {
             format!(
                 "--key names secrets that do not exist in {} environment {:?} path {:?}: {}; check \
                  the spelling (keys are case-sensitive) and the folder",
-                config.project,
-                config.environment,
-                config.path,
+                config.query.project,
+                config.query.environment,
+                config.query.path,
                 keys.join(", ")
             ),
         ),
@@ -78,7 +72,7 @@ fn likely_slug(environment: &str) -> Option<&'static str> {
 }
 
 fn empty_result(config: &SourceConfig) -> String {
-    let hint = match likely_slug(&config.environment) {
+    let hint = match likely_slug(&config.query.environment) {
         Some(slug) => {
             format!("--env wants the environment SLUG, not its name: did you mean --env {slug}?")
         }
@@ -86,15 +80,15 @@ fn empty_result(config: &SourceConfig) -> String {
                  not the display name) and that --path is the folder holding the secrets"
             .to_owned(),
     };
-    let filters = if config.tags.is_empty() {
+    let filters = if config.query.tags.is_empty() {
         String::new()
     } else {
-        format!(" with tags {}", config.tags.join(","))
+        format!(" with tags {}", config.query.tags.join(","))
     };
     format!(
         "no secrets found in {} environment {:?} path {:?}{filters} (Infisical answers an unknown \
          environment or folder with an empty list): {hint}; pass --allow-empty if an empty set is expected",
-        config.project, config.environment, config.path
+        config.query.project, config.query.environment, config.query.path
     )
 }
 
@@ -174,7 +168,7 @@ fn status_failure(
         return login_failure(endpoint, status, message, config);
     }
     if endpoint == Endpoint::ProjectBySlug && status == 404 || is_unknown_slug(status, class) {
-        let slug = match &config.project {
+        let slug = match &config.query.project {
             ProjectRef::Slug(slug) => slug.as_str(),
             ProjectRef::Id(id) => id.as_str(),
         };
@@ -206,7 +200,7 @@ fn status_failure(
             format!(
                 "the machine identity is not a member of {} ({said}; {class}): add it to the project \
                  under Project > Access Control > Machine Identities",
-                config.project
+                config.query.project
             ),
         ),
         403 => Fatal::new(
@@ -214,7 +208,7 @@ fn status_failure(
             format!(
                 "permission denied for environment {:?} path {:?} ({said}): the identity is probably not \
                  added to the project, or its role lacks read access to that environment or folder",
-                config.environment, config.path
+                config.query.environment, config.query.path
             ),
         ),
         404 => not_found(class, message, config),
@@ -227,17 +221,17 @@ fn not_found(class: &str, message: &str, config: &SourceConfig) -> Fatal {
     let advice = if class == "SecretPathNotFound" || lower.contains("folder") {
         format!(
             "folder {:?} does not exist in environment {:?}: check --path (folders are case-sensitive)",
-            config.path, config.environment
+            config.query.path, config.query.environment
         )
     } else if lower.contains("environment") {
-        match likely_slug(&config.environment) {
-            Some(slug) => format!("environment {:?} does not exist: --env wants the environment SLUG; did you mean --env {slug}?", config.environment),
-            None => format!("environment {:?} does not exist in {}: --env wants the environment slug (see Project Settings > Environments)", config.environment, config.project),
+        match likely_slug(&config.query.environment) {
+            Some(slug) => format!("environment {:?} does not exist: --env wants the environment SLUG; did you mean --env {slug}?", config.query.environment),
+            None => format!("environment {:?} does not exist in {}: --env wants the environment slug (see Project Settings > Environments)", config.query.environment, config.query.project),
         }
     } else if lower.contains("project") {
         format!(
             "{} does not exist: copy the Project ID from Project Settings in Infisical",
-            config.project
+            config.query.project
         )
     } else {
         "check --project-id/--project-slug, --env and --path".to_owned()

@@ -464,16 +464,17 @@ mod tests {
                     value: SecretValue::from("secret"),
                 },
             },
-            project: ProjectRef::Id("project".into()),
-            environment: "dev".into(),
-            path: "/".into(),
-            recursive: false,
-            include_imports: true,
-            expand_references: true,
-            tags: Vec::new(),
+            query: ListQuery {
+                project: ProjectRef::Id("project".into()),
+                environment: "dev".into(),
+                path: "/".into(),
+                recursive: false,
+                include_imports: true,
+                expand_references: true,
+                tags: Vec::new(),
+            },
             allow_empty: false,
             keys: Vec::new(),
-            retry_deadline: Duration::from_secs(60),
         };
         Source::new(config, Arc::clone(server) as Arc<dyn Infisical>, false)
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{ApiError, Infisical, ListOutcome, ListQuery};
+use crate::api::{ApiError, Infisical, ListOutcome};
 use crate::auth::{AuthError, Authenticator};
 use crate::backoff::Transient;
 use crate::config::SourceConfig;
@@ -73,27 +73,16 @@ pub struct Source {
     config: SourceConfig,
     client: Arc<dyn Infisical>,
     auth: Authenticator,
-    query: ListQuery,
 }
 
 impl Source {
     /// A source using `client`; nothing is sent until the first fetch.
     pub fn new(config: SourceConfig, client: Arc<dyn Infisical>, renew_token_auth: bool) -> Self {
         let auth = Authenticator::new(Arc::clone(&client), config.auth.clone(), renew_token_auth);
-        let query = ListQuery {
-            project: config.project.clone(),
-            environment: config.environment.clone(),
-            path: config.path.clone(),
-            recursive: config.recursive,
-            include_imports: config.include_imports,
-            expand_references: config.expand_references,
-            tags: config.tags.clone(),
-        };
         Self {
             config,
             client,
             auth,
-            query,
         }
     }
 
@@ -115,7 +104,11 @@ impl Source {
     /// One list request (two if the token was refused and a fresh one had to be obtained).
     pub async fn fetch(&mut self, etag: Option<&str>) -> Result<Fetched, FetchError> {
         let token = self.auth.token().await?;
-        let outcome = match self.client.list_secrets(&token, &self.query, etag).await {
+        let outcome = match self
+            .client
+            .list_secrets(&token, &self.config.query, etag)
+            .await
+        {
             Err(error) if error.is_token_rejected() => {
                 let reason = error
                     .server_error()
@@ -123,7 +116,9 @@ impl Source {
                     .unwrap_or_default();
                 self.auth.replace_rejected_token(&reason).await?;
                 let token = self.auth.token().await?;
-                self.client.list_secrets(&token, &self.query, etag).await?
+                self.client
+                    .list_secrets(&token, &self.config.query, etag)
+                    .await?
             }
             other => other?,
         };
@@ -152,7 +147,9 @@ impl Source {
                     .filter(|s| s.kind.as_deref() != Some("personal"))
                     .map(|s| FolderSecret {
                         key: s.secret_key,
-                        path: s.secret_path.unwrap_or_else(|| self.config.path.clone()),
+                        path: s
+                            .secret_path
+                            .unwrap_or_else(|| self.config.query.path.clone()),
                         value: s.secret_value,
                     })
                     .collect();

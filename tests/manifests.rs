@@ -379,14 +379,14 @@ fn check(ours: &Ours<'_>) -> &'static str {
     match &parsed.command {
         Command::Init(args) => {
             assert_source(ours, &args.source);
-            config::output_config(&args.output, true).unwrap_or_else(|e| panic!("{label}: {e}"));
+            config::output_config(&args.output).unwrap_or_else(|e| panic!("{label}: {e}"));
             for path in args.output.out_dir.iter().chain(&args.output.out_file) {
                 assert_output(ours, path, args.output.require_tmpfs);
             }
         }
         Command::Sidecar(args) => {
             assert_source(ours, &args.source);
-            config::output_config(&args.output, true).unwrap_or_else(|e| panic!("{label}: {e}"));
+            config::output_config(&args.output).unwrap_or_else(|e| panic!("{label}: {e}"));
             for path in args.output.out_dir.iter().chain(&args.output.out_file) {
                 assert_output(ours, path, args.output.require_tmpfs);
             }

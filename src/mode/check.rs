@@ -10,16 +10,15 @@ use crate::source::Source;
 
 /// Runs `check`: prints one key name per line on stdout (never a value).
 pub async fn run(config: CheckConfig) -> Result<(), Fatal> {
-    let config = config.source;
-    let client = InfisicalClient::new(&config.api)?;
-    let mut source = Source::new(config, Arc::new(client), false);
-    let (secrets, _) = super::fetch_once(&mut source).await?;
-    let config = source.config();
+    let client = InfisicalClient::new(&config.source.api)?;
+    let mut source = Source::new(config.source, Arc::new(client), false);
+    let (secrets, _) = super::fetch_once(&mut source, config.retry_deadline).await?;
+    let source = source.config();
     tracing::info!(
         secrets = secrets.len(),
-        method = config.auth.method_name(),
-        environment = config.environment,
-        path = config.path,
+        method = source.auth.method_name(),
+        environment = source.query.environment,
+        path = source.query.path,
         "check passed"
     );
     let mut out = std::io::stdout().lock();

@@ -10,14 +10,10 @@ use crate::source::Source;
 
 /// Runs `init`.
 pub async fn run(config: InitConfig) -> Result<(), Fatal> {
-    let InitConfig {
-        source: source_config,
-        output,
-    } = config;
-    let mut outputs = Outputs::new(output);
-    let client = InfisicalClient::new(&source_config.api)?;
-    let mut source = Source::new(source_config, Arc::new(client), false);
-    let (secrets, _) = super::fetch_once(&mut source).await?;
+    let mut outputs = Outputs::new(config.output);
+    let client = InfisicalClient::new(&config.source.api)?;
+    let mut source = Source::new(config.source, Arc::new(client), false);
+    let (secrets, _) = super::fetch_once(&mut source, config.retry_deadline).await?;
     let outcome = outputs.write(&secrets)?;
     tracing::info!(secrets = secrets.len(), outcome = ?outcome, "secrets written");
     Ok(())

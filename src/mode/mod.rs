@@ -6,6 +6,8 @@ pub mod init;
 pub mod install;
 pub mod sidecar;
 
+use std::time::Duration;
+
 use crate::backoff::{RetryUntil, Transient};
 use crate::diagnose;
 use crate::error::Fatal;
@@ -14,8 +16,10 @@ use crate::source::{Fetched, Source};
 
 /// Fetches once for the one-shot modes, retrying transient failures until `--retry-deadline`.
 /// Returns the secrets and the ETag to send next time (for `exec --watch`).
-pub async fn fetch_once(source: &mut Source) -> Result<(SecretSet, Option<String>), Fatal> {
-    let deadline = source.config().retry_deadline;
+pub async fn fetch_once(
+    source: &mut Source,
+    deadline: Duration,
+) -> Result<(SecretSet, Option<String>), Fatal> {
     let mut retry = RetryUntil::new(deadline);
     let fetched = loop {
         match source.fetch(None).await {

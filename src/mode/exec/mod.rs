@@ -63,7 +63,7 @@ pub async fn run(config: ExecConfig) -> Result<Outcome, Fatal> {
     let mut source = Source::new(config.source, Arc::new(client), false);
 
     let Some((mut signals, watch)) = watch else {
-        let (secrets, _) = super::fetch_once(&mut source).await?;
+        let (secrets, _) = super::fetch_once(&mut source, config.retry_deadline).await?;
         let child_env = recipe.build(secrets)?;
         // Rust ignores SIGPIPE and an ignored signal stays ignored across execve, so the app
         // would get EPIPE where it expects to die quietly (`app | head`). A handled signal is
@@ -80,7 +80,7 @@ pub async fn run(config: ExecConfig) -> Result<Outcome, Fatal> {
     };
 
     let (secrets, etag) = tokio::select! {
-        fetched = super::fetch_once(&mut source) => fetched?,
+        fetched = super::fetch_once(&mut source, config.retry_deadline) => fetched?,
         signal = signals.termination() => {
             tracing::info!("{signal} received before the command started; exiting");
             return Ok(Outcome::Exited(128 + signal as u8));

@@ -227,6 +227,10 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// How long a test waits for something that takes a few refresh intervals: long enough that
+/// only a broken binary reaches it, not a loaded machine.
+pub const PATIENCE: u64 = 60;
+
 /// Polls `condition` every 50 ms for up to `seconds`; true when it held.
 pub fn eventually(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
@@ -267,6 +271,17 @@ impl Running {
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal)
             .expect("signal");
+    }
+
+    /// Waits up to [`PATIENCE`] for `condition`; if it never holds, fails saying what was awaited
+    /// and showing the logs.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, condition: impl FnMut() -> bool) {
+        assert!(
+            eventually(PATIENCE, condition),
+            "gave up after {PATIENCE} s waiting for {what}\n--- logs\n{}",
+            self.logs()
+        );
     }
 
     /// Still running?

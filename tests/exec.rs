@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary, eventually, materializer, path_str, run, world_with, Running, Setup, Tmpfs};
+use common::{binary, materializer, path_str, run, world_with, Running, Setup, Tmpfs, PATIENCE};
 use fake_infisical::{prerequisite, sample, Route};
 use nix::sys::signal::Signal;
 
@@ -101,7 +101,7 @@ fn wait_exit(running: &mut Running, seconds: u64) -> Option<std::process::ExitSt
 /// the wrapper's exit code.
 fn terminate(mut running: Running) -> Option<i32> {
     running.signal(Signal::SIGTERM);
-    let status = wait_exit(&mut running, 15)
+    let status = wait_exit(&mut running, PATIENCE)
         .unwrap_or_else(|| panic!("the wrapper did not exit after SIGTERM\n{}", running.logs()));
     status.code()
 }
@@ -326,26 +326,22 @@ fn watch_restarts_the_command_once_per_change_and_never_for_unchanged_refreshes(
         watch(&setup).args(["--grace", "5s", "--", "sh", "-c", &script]),
         setup.path("log"),
     );
-    assert!(
-        eventually(10, || lines(&starts) == ["one"]),
-        "{:?}\n{}",
-        lines(&starts),
-        running.logs()
-    );
+    running.wait_for("the first start", || !lines(&starts).is_empty());
+    assert_eq!(lines(&starts), ["one"], "{}", running.logs());
 
     // Several refreshes that change nothing (304s and same-content 200s) restart nothing.
     let polled = setup.fake.count(Route::ListSecrets);
-    assert!(eventually(10, || setup.fake.count(Route::ListSecrets) >= polled + 5));
+    running.wait_for("five unchanged refreshes", || {
+        setup.fake.count(Route::ListSecrets) >= polled + 5
+    });
     assert_eq!(lines(&starts), ["one"], "{}", running.logs());
 
     setup.fake.set_secret("dev", "/", "VERSION", "two");
-    assert!(
-        eventually(10, || lines(&starts).len() >= 2),
-        "{}",
-        running.logs()
-    );
+    running.wait_for("a restart after the change", || lines(&starts).len() >= 2);
     let polled = setup.fake.count(Route::ListSecrets);
-    assert!(eventually(10, || setup.fake.count(Route::ListSecrets) >= polled + 5));
+    running.wait_for("five refreshes after the restart", || {
+        setup.fake.count(Route::ListSecrets) >= polled + 5
+    });
     assert_eq!(lines(&starts), ["one", "two"], "{}", running.logs());
     assert!(running.logs().contains("restarting the command"));
 
@@ -371,20 +367,16 @@ while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"#,
         watch(&setup).args(["--", "sh", "-c", &script]),
         setup.path("log"),
     );
-    assert!(
-        eventually(10, || lines(&record) == ["ready"]),
-        "{}",
-        running.logs()
-    );
+    running.wait_for("the command to start", || !lines(&record).is_empty());
     running.signal(Signal::SIGHUP);
-    assert!(
-        eventually(10, || lines(&record) == ["ready", "HUP"]),
-        "{}",
-        running.logs()
-    );
+    running.wait_for("the command to record SIGHUP", || lines(&record).len() >= 2);
     running.signal(Signal::SIGUSR1);
-    assert!(
-        eventually(10, || lines(&record) == ["ready", "HUP", "USR1"]),
+    running.wait_for("the command to record SIGUSR1", || {
+        lines(&record).len() >= 3
+    });
+    assert_eq!(
+        lines(&record),
+        ["ready", "HUP", "USR1"],
         "{}",
         running.logs()
     );
@@ -393,7 +385,7 @@ while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"#,
         "HUP and USR1 must not stop the wrapper"
     );
     running.signal(Signal::SIGTERM);
-    let status = wait_exit(&mut running, 15).expect("the wrapper exits after the command");
+    let status = wait_exit(&mut running, PATIENCE).expect("the wrapper exits after the command");
     assert_eq!(lines(&record), ["ready", "HUP", "USR1", "TERM"]);
     assert_eq!(status.code(), Some(7), "the command's own exit status");
 }
@@ -410,19 +402,14 @@ fn watch_keeps_the_command_running_through_an_outage() {
         watch(&setup).args(["--", "sh", "-c", &script]),
         setup.path("log"),
     );
-    assert!(
-        eventually(10, || lines(&starts) == ["one"]),
-        "{}",
-        running.logs()
-    );
+    running.wait_for("the first start", || !lines(&starts).is_empty());
+    assert_eq!(lines(&starts), ["one"], "{}", running.logs());
 
     setup.fake.set_down(true);
-    assert!(
-        eventually(10, || running.logs().contains("keeps running")),
-        "the failed refresh is logged\n{}",
-        running.logs()
-    );
-    std::thread::sleep(Duration::from_secs(2));
+    // Each failed refresh logs one line; three of them show the command outliving the outage.
+    running.wait_for("three failed refreshes logged", || {
+        running.logs().matches("keeps running").count() >= 3
+    });
     assert!(running.is_running(), "{}", running.logs());
     assert_eq!(
         lines(&starts),
@@ -433,12 +420,8 @@ fn watch_keeps_the_command_running_through_an_outage() {
     // Back up: a change is picked up again.
     setup.fake.set_down(false);
     setup.fake.set_secret("dev", "/", "VERSION", "two");
-    assert!(
-        eventually(15, || lines(&starts) == ["one", "two"]),
-        "{:?}\n{}",
-        lines(&starts),
-        running.logs()
-    );
+    running.wait_for("a restart after the outage", || lines(&starts).len() >= 2);
+    assert_eq!(lines(&starts), ["one", "two"], "{}", running.logs());
     assert_eq!(terminate(running), Some(143));
 }
 

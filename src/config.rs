@@ -1162,4 +1162,23 @@ mod tests {
         let error = InitConfig::from_args(&args, &env_map(TOKEN)).unwrap_err();
         assert_eq!(option_of(error), "--out-dir/--out-file");
     }
+
+    #[test]
+    fn configuration_errors_are_usage_errors_and_unwritable_outputs_73() {
+        let fatal = Fatal::from(ConfigError::MissingEnvironment);
+        assert_eq!(fatal.code, exit::USAGE);
+        assert!(fatal.message.contains("--env"), "{}", fatal.message);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let under_a_file = file.join("secrets");
+        let Command::Init(args) = parse("init", &["--out-dir", under_a_file.to_str().unwrap()])
+        else {
+            unreachable!()
+        };
+        let fatal = Fatal::from(InitConfig::from_args(&args, &env_map(TOKEN)).unwrap_err());
+        assert_eq!(fatal.code, exit::CANT_WRITE, "{}", fatal.message);
+        assert!(fatal.message.contains("--out-dir"), "{}", fatal.message);
+    }
 }

@@ -164,6 +164,13 @@ fn status_failure(
             ),
         );
     }
+    if status >= 500 && !is_unknown_slug(status, class) {
+        // Before the login advice: a failing server says nothing about the credentials.
+        return Fatal::new(
+            exit::UNAVAILABLE,
+            format!("Infisical is failing ({said}; {class}): check the Infisical server"),
+        );
+    }
     if endpoint.is_login() {
         return login_failure(endpoint, status, message, config);
     }
@@ -180,12 +187,6 @@ fn status_failure(
             ),
         );
     }
-    if status >= 500 {
-        return Fatal::new(
-            exit::UNAVAILABLE,
-            format!("Infisical is failing ({said}; {class}): check the Infisical server"),
-        );
-    }
     match status {
         401 if class == "ValidationFailure" => invalid_request(&said),
         401 | 403 if class == "TokenError" || status == 401 => Fatal::new(
@@ -195,14 +196,20 @@ fn status_failure(
                  the machine identity still exists and its auth method is attached"
             ),
         ),
-        403 if class.contains("not a member") || message.contains("not allowed to access") => Fatal::new(
+        // A permission check (CASL) fails as `PermissionDenied`; any other 403 saying "not
+        // allowed to access" is the project-membership check.
+        403 if class.contains("not a member")
+            || (class != "PermissionDenied" && message.contains("not allowed to access")) =>
+        {
+            Fatal::new(
             exit::NO_PERMISSION,
             format!(
                 "the machine identity is not a member of {} ({said}; {class}): add it to the project \
                  under Project > Access Control > Machine Identities",
                 config.query.project
             ),
-        ),
+            )
+        }
         403 => Fatal::new(
             exit::NO_PERMISSION,
             format!(
@@ -302,4 +309,606 @@ fn login_failure(endpoint: Endpoint, status: u16, message: &str, config: &Source
         exit::NO_PERMISSION,
         format!("{endpoint} refused ({said}): {advice}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! One row per piece of advice: the failure, the configuration it happened under, the exit
+    //! code, and the words a user needs to see (the fix). Every message must also be one line
+    //! and never echo a credential.
+
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::api::{ApiSettings, ListQuery};
+    use crate::auth::{Credential, CredentialError};
+    use crate::secrets::SecretValue;
+
+    const CLIENT_SECRET: &str = "ua-client-secret-0f3c9a7e5b1d";
+    const ACCESS_TOKEN: &str = "st.access-token-8d2e4f6a0c1b";
+    const TOKEN_FILE: &str = "/var/run/infisical/token";
+    const SA_TOKEN_FILE: &str = "/var/run/secrets/tokens/infisical";
+    const CA_FILE: &str = "/etc/infisical/ca.pem";
+    const IDENTITY_ID: &str = "7d9e1c2a-k8s-identity";
+    const PROJECT_ID: &str = "cb7fcb73-a6e6-490e-ae23-bc4878a67111";
+    const PROJECT_SLUG: &str = "payments-x1y2";
+
+    /// How the identity logs in.
+    #[derive(Clone, Copy)]
+    enum Login {
+        Universal,
+        Kubernetes,
+        TokenFile,
+        TokenEnv,
+    }
+
+    /// What a row's configuration differs in; the rest is one fixed, valid configuration.
+    #[derive(Clone, Copy)]
+    struct Given {
+        login: Login,
+        by_slug: bool,
+        environment: &'static str,
+        ca_cert: bool,
+        tags: bool,
+    }
+
+    const UNIVERSAL: Given = Given {
+        login: Login::Universal,
+        by_slug: false,
+        environment: "dev",
+        ca_cert: false,
+        tags: false,
+    };
+    const KUBERNETES: Given = Given {
+        login: Login::Kubernetes,
+        ..UNIVERSAL
+    };
+
+    /// The only place a `SourceConfig` is built in these tests.
+    fn source(given: Given) -> SourceConfig {
+        let auth = match given.login {
+            Login::Universal => AuthConfig::UniversalAuth {
+                client_id: Credential::Value {
+                    origin: "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID",
+                    value: SecretValue::from("ua-client-id"),
+                },
+                client_secret: Credential::Value {
+                    origin: "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
+                    value: SecretValue::from(CLIENT_SECRET),
+                },
+            },
+            Login::Kubernetes => AuthConfig::Kubernetes {
+                identity_id: IDENTITY_ID.to_owned(),
+                token_file: PathBuf::from(SA_TOKEN_FILE),
+            },
+            Login::TokenFile => AuthConfig::Token {
+                token: Credential::File(PathBuf::from(TOKEN_FILE)),
+            },
+            Login::TokenEnv => AuthConfig::Token {
+                token: Credential::Value {
+                    origin: "INFISICAL_TOKEN",
+                    value: SecretValue::from(ACCESS_TOKEN),
+                },
+            },
+        };
+        SourceConfig {
+            api: ApiSettings {
+                base_url: "https://infisical.example.com/api".to_owned(),
+                ca_cert: given.ca_cert.then(|| PathBuf::from(CA_FILE)),
+                request_timeout: Duration::from_secs(10),
+            },
+            auth,
+            query: ListQuery {
+                project: if given.by_slug {
+                    ProjectRef::Slug(PROJECT_SLUG.to_owned())
+                } else {
+                    ProjectRef::Id(PROJECT_ID.to_owned())
+                },
+                environment: given.environment.to_owned(),
+                path: "/app/db".to_owned(),
+                recursive: false,
+                include_imports: true,
+                expand_references: true,
+                tags: if given.tags {
+                    vec!["backend".to_owned(), "db".to_owned()]
+                } else {
+                    Vec::new()
+                },
+            },
+            allow_empty: false,
+            keys: Vec::new(),
+        }
+    }
+
+    /// The server answered `status` with Infisical's `error` class and `message`.
+    fn answered(endpoint: Endpoint, status: u16, class: &str, message: &str) -> FetchError {
+        let kind = ApiErrorKind::Status {
+            status,
+            error: class.to_owned(),
+            message: message.to_owned(),
+            retry_after: None,
+        };
+        if endpoint.is_login() {
+            FetchError::Auth(AuthError::Api(ApiError::new(endpoint, kind)))
+        } else {
+            FetchError::Api(ApiError::new(endpoint, kind))
+        }
+    }
+
+    fn failed(endpoint: Endpoint, kind: ApiErrorKind) -> FetchError {
+        FetchError::Api(ApiError::new(endpoint, kind))
+    }
+
+    fn credential(error: CredentialError) -> FetchError {
+        FetchError::Auth(AuthError::Credential(error))
+    }
+
+    struct Row {
+        name: &'static str,
+        given: Given,
+        error: FetchError,
+        code: u8,
+        says: &'static [&'static str],
+    }
+
+    fn rows() -> Vec<Row> {
+        use Endpoint::{KubernetesLogin, ListSecrets, ProjectBySlug, Renew, UniversalAuthLogin};
+        let row = |name, given, error, code, says| Row {
+            name,
+            given,
+            error,
+            code,
+            says,
+        };
+        vec![
+            // Universal auth login.
+            row(
+                "universal login 401: wrong client secret",
+                UNIVERSAL,
+                answered(UniversalAuthLogin, 401, "UnauthorizedError", "Invalid credentials"),
+                exit::NO_PERMISSION,
+                &["universal auth login refused (HTTP 401", "client secret belongs to this client id"],
+            ),
+            row(
+                "universal login 401: locked after wrong secrets",
+                UNIVERSAL,
+                answered(
+                    UniversalAuthLogin,
+                    401,
+                    "UnauthorizedError",
+                    "This identity auth method is temporarily locked, please try again later",
+                ),
+                exit::NO_PERMISSION,
+                &["locked", "fix the client secret and wait"],
+            ),
+            row(
+                "universal login 401: expired client secret",
+                UNIVERSAL,
+                answered(
+                    UniversalAuthLogin,
+                    401,
+                    "UnauthorizedError",
+                    "Access denied due to expired client secret",
+                ),
+                exit::NO_PERMISSION,
+                &["create a new client secret"],
+            ),
+            row(
+                "universal login 403: client secret used up",
+                UNIVERSAL,
+                answered(
+                    UniversalAuthLogin,
+                    403,
+                    "ForbiddenError",
+                    "Access denied due to client secret usage limit reached",
+                ),
+                exit::NO_PERMISSION,
+                &["HTTP 403", "create a new client secret"],
+            ),
+            row(
+                "universal login 404: unknown client id",
+                UNIVERSAL,
+                answered(
+                    UniversalAuthLogin,
+                    404,
+                    "NotFound",
+                    "No identity with specified client ID was found",
+                ),
+                exit::NO_PERMISSION,
+                &["check --client-id", "not the identity id"],
+            ),
+            // Kubernetes auth login.
+            row(
+                "kubernetes login 401: TokenReview refused the token",
+                KUBERNETES,
+                answered(
+                    KubernetesLogin,
+                    401,
+                    "KubernetesTokenReviewError",
+                    "[invalid bearer token, token lookup failed]",
+                ),
+                exit::NO_PERMISSION,
+                &["kubernetes auth login refused (HTTP 401", SA_TOKEN_FILE, "system:auth-delegator"],
+            ),
+            row(
+                "kubernetes login 401: namespace not allowed",
+                KUBERNETES,
+                answered(
+                    KubernetesLogin,
+                    401,
+                    "UnauthorizedError",
+                    "Access denied: K8s namespace not allowed.",
+                ),
+                exit::NO_PERMISSION,
+                &["namespace / service account / token audience", "allowed lists"],
+            ),
+            row(
+                "kubernetes login 403: service account name not allowed",
+                KUBERNETES,
+                answered(
+                    KubernetesLogin,
+                    403,
+                    "ForbiddenError",
+                    "Access denied: service account name not allowed.",
+                ),
+                exit::NO_PERMISSION,
+                &["HTTP 403", "allowed lists"],
+            ),
+            row(
+                "kubernetes login 404: identity without kubernetes auth",
+                KUBERNETES,
+                answered(
+                    KubernetesLogin,
+                    404,
+                    "NotFound",
+                    "Kubernetes auth method not found for identity, did you configure Kubernetes auth?",
+                ),
+                exit::NO_PERMISSION,
+                &[IDENTITY_ID, "add Kubernetes Auth to the identity", "--identity-id"],
+            ),
+            // Token auth: no login to fall back on.
+            row(
+                "token auth: token from a file rejected",
+                Given { login: Login::TokenFile, ..UNIVERSAL },
+                FetchError::Auth(AuthError::TokenRejected {
+                    reason: "HTTP 401 UnauthorizedError: Token missing".to_owned(),
+                }),
+                exit::NO_PERMISSION,
+                &["cannot log in again", "--token-file /var/run/infisical/token"],
+            ),
+            row(
+                "token auth: token from the environment rejected",
+                Given { login: Login::TokenEnv, ..UNIVERSAL },
+                FetchError::Auth(AuthError::TokenRejected {
+                    reason: "HTTP 403 TokenError: The provided access token is malformed".to_owned(),
+                }),
+                exit::NO_PERMISSION,
+                &["cannot log in again", "fresh machine-identity token in INFISICAL_TOKEN"],
+            ),
+            // A fresh login did not help.
+            row(
+                "list 401 after a new login",
+                UNIVERSAL,
+                answered(ListSecrets, 401, "UnauthorizedError", "Token missing"),
+                exit::NO_PERMISSION,
+                &["even after logging in again", "auth method is attached"],
+            ),
+            row(
+                "renew 403 TokenError after a new login",
+                UNIVERSAL,
+                answered(
+                    Renew,
+                    403,
+                    "TokenError",
+                    "The provided access token is malformed. Please use a valid token or generate a new one and try again.",
+                ),
+                exit::NO_PERMISSION,
+                &["even after logging in again", "machine identity still exists"],
+            ),
+            // 403: not in the project, or not allowed to read there.
+            row(
+                "list 403: identity not a member of the project",
+                UNIVERSAL,
+                answered(
+                    ListSecrets,
+                    403,
+                    "Identity is not a member of the specified project with ID 'cb7fcb73-a6e6-490e-ae23-bc4878a67111'",
+                    "You are not allowed to access this resource",
+                ),
+                exit::NO_PERMISSION,
+                &["not a member of project id", "Project > Access Control > Machine Identities"],
+            ),
+            row(
+                "list 403: role may not read the environment",
+                UNIVERSAL,
+                answered(
+                    ListSecrets,
+                    403,
+                    "PermissionDenied",
+                    "You are not allowed to read on secrets",
+                ),
+                exit::NO_PERMISSION,
+                &["permission denied for environment \"dev\" path \"/app/db\"", "read access"],
+            ),
+            row(
+                "list 403: the fake's generic permission denial",
+                UNIVERSAL,
+                answered(
+                    ListSecrets,
+                    403,
+                    "PermissionDenied",
+                    "You are not allowed to access this resource",
+                ),
+                exit::NO_PERMISSION,
+                &["permission denied for environment \"dev\" path \"/app/db\"", "(HTTP 403: You are not allowed to access"],
+            ),
+            // Unknown project.
+            row(
+                "list 500: unknown project slug",
+                Given { by_slug: true, ..UNIVERSAL },
+                answered(ListSecrets, 500, "Failed to find project by slug", "Something went wrong"),
+                exit::NOT_FOUND,
+                &["no project with slug \"payments-x1y2\"", "Project Settings", "--project-id"],
+            ),
+            row(
+                "project lookup 404: unknown project slug",
+                Given { by_slug: true, ..UNIVERSAL },
+                answered(ProjectBySlug, 404, "NotFound", "Project with slug 'payments-x1y2' not found"),
+                exit::NOT_FOUND,
+                &["no project with slug \"payments-x1y2\"", "the slug differs from the project's display name"],
+            ),
+            row(
+                "list 404: unknown project id",
+                UNIVERSAL,
+                answered(
+                    ListSecrets,
+                    404,
+                    "NotFound",
+                    "Project with ID '00000000-0000-0000-0000-000000000000' not found during bot lookup. Are you sure you are using the correct project ID?",
+                ),
+                exit::NOT_FOUND,
+                &["does not exist: copy the Project ID from Project Settings"],
+            ),
+            // Unknown environment or folder.
+            row(
+                "list 404: unknown folder",
+                UNIVERSAL,
+                answered(
+                    ListSecrets,
+                    404,
+                    "SecretPathNotFound",
+                    "Folder with path '/app/db' in environment 'dev' was not found. Please ensure the environment slug and secret path is correct.",
+                ),
+                exit::NOT_FOUND,
+                &["folder \"/app/db\" does not exist in environment \"dev\"", "check --path"],
+            ),
+            row(
+                "list 404: environment given by its name",
+                Given { environment: "Production", ..UNIVERSAL },
+                answered(
+                    ListSecrets,
+                    404,
+                    "NotFound",
+                    "Environment with slug 'Production' in project with ID 'cb7fcb73' not found",
+                ),
+                exit::NOT_FOUND,
+                &["environment \"Production\" does not exist", "did you mean --env prod?"],
+            ),
+            row(
+                "list 404: unknown environment slug",
+                Given { environment: "qa2", ..UNIVERSAL },
+                answered(
+                    ListSecrets,
+                    404,
+                    "NotFound",
+                    "Environment with slug 'qa2' in project with ID 'cb7fcb73' not found",
+                ),
+                exit::NOT_FOUND,
+                &["environment \"qa2\" does not exist", "Project Settings > Environments"],
+            ),
+            row(
+                "list 404: nothing says what is missing",
+                UNIVERSAL,
+                answered(ListSecrets, 404, "NotFound", "Not found"),
+                exit::NOT_FOUND,
+                &["check --project-id/--project-slug, --env and --path"],
+            ),
+            // Infisical answers an unknown environment or folder with an empty list.
+            row(
+                "empty result: environment given by its name",
+                Given { environment: "development", ..UNIVERSAL },
+                FetchError::Empty,
+                exit::NOT_FOUND,
+                &["no secrets found", "did you mean --env dev?", "--allow-empty"],
+            ),
+            row(
+                "empty result: an unremarkable environment",
+                Given { environment: "qa2", tags: true, ..UNIVERSAL },
+                FetchError::Empty,
+                exit::NOT_FOUND,
+                &["with tags backend,db", "--env is the environment slug", "--path is the folder"],
+            ),
+            row(
+                "--key names a missing secret",
+                UNIVERSAL,
+                FetchError::MissingKeys { keys: vec!["DB_PASSWROD".to_owned()] },
+                exit::NOT_FOUND,
+                &["--key", "DB_PASSWROD", "case-sensitive"],
+            ),
+            row(
+                "values hidden from the identity",
+                UNIVERSAL,
+                FetchError::HiddenValues {
+                    keys: vec!["DB_PASSWORD".to_owned(), "API_KEY".to_owned()],
+                },
+                exit::NO_PERMISSION,
+                &["DB_PASSWORD, API_KEY", "permission to read secret values"],
+            ),
+            // The network and the server.
+            row(
+                "TLS: untrusted certificate, no --ca-cert",
+                UNIVERSAL,
+                failed(ListSecrets, ApiErrorKind::Tls),
+                exit::UNAVAILABLE,
+                &["TLS certificate of https://infisical.example.com/api is not trusted", "pass its PEM bundle with --ca-cert"],
+            ),
+            row(
+                "TLS: untrusted certificate with --ca-cert",
+                Given { ca_cert: true, ..UNIVERSAL },
+                failed(UniversalAuthLogin, ApiErrorKind::Tls),
+                exit::UNAVAILABLE,
+                &["the --ca-cert /etc/infisical/ca.pem bundle does not hold the CA"],
+            ),
+            row(
+                "connection refused",
+                UNIVERSAL,
+                failed(ListSecrets, ApiErrorKind::Connect),
+                exit::UNAVAILABLE,
+                &["cannot reach Infisical at https://infisical.example.com/api", "check --api-url, DNS"],
+            ),
+            row(
+                "timeout",
+                UNIVERSAL,
+                failed(ListSecrets, ApiErrorKind::Timeout),
+                exit::UNAVAILABLE,
+                &["did not answer within --request-timeout 10s", "check the server and the network path"],
+            ),
+            row(
+                "429 with Retry-After",
+                UNIVERSAL,
+                failed(
+                    ListSecrets,
+                    ApiErrorKind::Status {
+                        status: 429,
+                        error: "Too Many Requests".to_owned(),
+                        message: "Rate limit exceeded. Please try again in 30 seconds".to_owned(),
+                        retry_after: Some(Duration::from_secs(30)),
+                    },
+                ),
+                exit::UNAVAILABLE,
+                &["it asked to wait 30s", "lengthen --interval, raise --retry-deadline"],
+            ),
+            row(
+                "429 at login, no Retry-After",
+                UNIVERSAL,
+                answered(UniversalAuthLogin, 429, "Too Many Requests", "Rate limit exceeded"),
+                exit::UNAVAILABLE,
+                &["Infisical is rate-limiting requests: lengthen --interval"],
+            ),
+            row(
+                "5xx",
+                UNIVERSAL,
+                answered(ListSecrets, 503, "Service Unavailable", "upstream down"),
+                exit::UNAVAILABLE,
+                &["Infisical is failing (HTTP 503: upstream down", "check the Infisical server"],
+            ),
+            row(
+                "5xx at login",
+                UNIVERSAL,
+                answered(UniversalAuthLogin, 504, "Gateway Timeout", "gateway timeout"),
+                exit::UNAVAILABLE,
+                &["Infisical is failing (HTTP 504: gateway timeout", "check the Infisical server"],
+            ),
+            row(
+                "malformed answer",
+                UNIVERSAL,
+                failed(ListSecrets, ApiErrorKind::Malformed("expected value at line 1 column 1".to_owned())),
+                exit::UNAVAILABLE,
+                &["not Infisical's", "check that --api-url points at the Infisical API"],
+            ),
+            // Requests Infisical calls invalid.
+            row(
+                "list 401 ValidationFailure",
+                UNIVERSAL,
+                answered(ListSecrets, 401, "ValidationFailure", "Required"),
+                exit::USAGE,
+                &["refused the request as invalid (HTTP 401: Required)", "check the options given"],
+            ),
+            row(
+                "list 400 bad request",
+                UNIVERSAL,
+                answered(ListSecrets, 400, "BadRequest", "Bad request"),
+                exit::USAGE,
+                &["refused the request as invalid (HTTP 400"],
+            ),
+            // Credentials that cannot be read.
+            row(
+                "credential file missing",
+                UNIVERSAL,
+                credential(CredentialError::Unreadable {
+                    what: "client secret",
+                    path: PathBuf::from("/var/run/infisical/clientSecret"),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                }),
+                exit::USAGE,
+                &["cannot read the client secret file /var/run/infisical/clientSecret", "check the volume mount"],
+            ),
+            row(
+                "credential file empty",
+                Given { login: Login::TokenFile, ..UNIVERSAL },
+                credential(CredentialError::Empty {
+                    what: "access token",
+                    origin: TOKEN_FILE.to_owned(),
+                }),
+                exit::USAGE,
+                &["the access token in /var/run/infisical/token is empty"],
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_failure_gets_its_exit_code_and_names_the_fix() {
+        let mut wrong = Vec::new();
+        for row in rows() {
+            let fatal = fetch_failure(&row.error, &source(row.given));
+            let mut problems = Vec::new();
+            if fatal.code != row.code {
+                problems.push(format!("exit {} instead of {}", fatal.code, row.code));
+            }
+            for fragment in row.says {
+                if !fatal.message.contains(fragment) {
+                    problems.push(format!("does not say {fragment:?}"));
+                }
+            }
+            if fatal.message.contains('\n') {
+                problems.push("is not one line".to_owned());
+            }
+            for secret in [CLIENT_SECRET, ACCESS_TOKEN] {
+                if fatal.message.contains(secret) {
+                    problems.push(format!("shows the credential {secret:?}"));
+                }
+            }
+            if !problems.is_empty() {
+                wrong.push(format!(
+                    "{}: {}\n    message: {}",
+                    row.name,
+                    problems.join("; "),
+                    fatal.message
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn each_row_is_about_a_different_failure() {
+        let rows = rows();
+        let mut names: Vec<_> = rows.iter().map(|row| row.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), rows.len(), "two rows share a name");
+        // Distinct advice: no two rows may produce the same message.
+        let mut messages: Vec<_> = rows
+            .iter()
+            .map(|row| fetch_failure(&row.error, &source(row.given)).message)
+            .collect();
+        messages.sort_unstable();
+        messages.dedup();
+        assert_eq!(
+            messages.len(),
+            rows.len(),
+            "two rows produce the same message"
+        );
+    }
 }

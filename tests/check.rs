@@ -275,13 +275,13 @@ fn identity_outside_the_project_is_told_to_join_it() {
 #[test]
 fn missing_credential_file_names_the_file() {
     let setup = Setup::sample();
-    let done = run(&mut setup.universal_auth_with(
-        "check",
-        &[("--client-secret-file", "/nonexistent/client-secret")],
-    ));
+    let missing = setup.path("not-mounted/client-secret");
+    let done =
+        run(&mut setup
+            .universal_auth_with("check", &[("--client-secret-file", path_str(&missing))]));
     done.assert_code(64);
     assert!(
-        done.error_line().contains("/nonexistent/client-secret"),
+        done.error_line().contains(path_str(&missing)),
         "{}",
         done.error_line()
     );

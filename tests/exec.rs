@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary, eventually, materializer, path_str, run, world_with, Running, Setup};
-use fake_infisical::{sample, Route};
+use common::{binary, materializer, path_str, run, world_with, Running, Setup, Tmpfs, PATIENCE};
+use fake_infisical::{prerequisite, sample, Route};
 use nix::sys::signal::Signal;
 
 /// The sample world's dev:/ secrets as the app must see them (references expanded, the
@@ -72,7 +72,7 @@ fn parse_env0(stdout: &str) -> BTreeMap<String, String> {
 }
 
 fn child_env(command: &mut Command) -> BTreeMap<String, String> {
-    let done = run(command.args(["--", "/usr/bin/env", "-0"]));
+    let done = run(command.args(["--", "env", "-0"]));
     done.assert_code(0);
     parse_env0(&done.stdout)
 }
@@ -101,7 +101,7 @@ fn wait_exit(running: &mut Running, seconds: u64) -> Option<std::process::ExitSt
 /// the wrapper's exit code.
 fn terminate(mut running: Running) -> Option<i32> {
     running.signal(Signal::SIGTERM);
-    let status = wait_exit(&mut running, 15)
+    let status = wait_exit(&mut running, PATIENCE)
         .unwrap_or_else(|| panic!("the wrapper did not exit after SIGTERM\n{}", running.logs()));
     status.code()
 }
@@ -176,7 +176,7 @@ fn credentials_from_files_are_not_passed_on_either() {
 #[test]
 fn invalid_key_names_fail_or_are_skipped() {
     let setup = Setup::with_world(world_with(&[("GOOD", "1"), ("not-an-env-name", "2")]));
-    let done = run(exec(&setup).args(["--", "/usr/bin/env", "-0"]));
+    let done = run(exec(&setup).args(["--", "env", "-0"]));
     done.assert_code(65);
     assert!(
         done.error_line().contains("not-an-env-name"),
@@ -193,7 +193,7 @@ fn invalid_key_names_fail_or_are_skipped() {
 #[test]
 fn a_value_with_a_nul_byte_fails_naming_the_key_only() {
     let setup = Setup::with_world(world_with(&[("TOKEN", "visible\0hidden-tail")]));
-    let done = run(exec(&setup).args(["--", "/usr/bin/env", "-0"]));
+    let done = run(exec(&setup).args(["--", "env", "-0"]));
     done.assert_code(65);
     assert!(done.error_line().contains("TOKEN"), "{}", done.stderr);
     assert!(!done.stderr.contains("hidden-tail"), "{}", done.stderr);
@@ -248,7 +248,7 @@ fn without_watch_the_command_replaces_the_wrapper_and_keeps_its_pid() {
 fn the_command_does_not_inherit_an_ignored_sigpipe() {
     // Rust ignores SIGPIPE in its own processes; `app | head` must still end the app quietly.
     let setup = Setup::sample();
-    let done = run(exec(&setup).args(["--", "/bin/cat", "/proc/self/status"]));
+    let done = run(exec(&setup).args(["--", "cat", "/proc/self/status"]));
     done.assert_code(0);
     let ignored = done
         .stdout
@@ -326,26 +326,22 @@ fn watch_restarts_the_command_once_per_change_and_never_for_unchanged_refreshes(
         watch(&setup).args(["--grace", "5s", "--", "sh", "-c", &script]),
         setup.path("log"),
     );
-    assert!(
-        eventually(10, || lines(&starts) == ["one"]),
-        "{:?}\n{}",
-        lines(&starts),
-        running.logs()
-    );
+    running.wait_for("the first start", || !lines(&starts).is_empty());
+    assert_eq!(lines(&starts), ["one"], "{}", running.logs());
 
     // Several refreshes that change nothing (304s and same-content 200s) restart nothing.
     let polled = setup.fake.count(Route::ListSecrets);
-    assert!(eventually(10, || setup.fake.count(Route::ListSecrets) >= polled + 5));
+    running.wait_for("five unchanged refreshes", || {
+        setup.fake.count(Route::ListSecrets) >= polled + 5
+    });
     assert_eq!(lines(&starts), ["one"], "{}", running.logs());
 
     setup.fake.set_secret("dev", "/", "VERSION", "two");
-    assert!(
-        eventually(10, || lines(&starts).len() >= 2),
-        "{}",
-        running.logs()
-    );
+    running.wait_for("a restart after the change", || lines(&starts).len() >= 2);
     let polled = setup.fake.count(Route::ListSecrets);
-    assert!(eventually(10, || setup.fake.count(Route::ListSecrets) >= polled + 5));
+    running.wait_for("five refreshes after the restart", || {
+        setup.fake.count(Route::ListSecrets) >= polled + 5
+    });
     assert_eq!(lines(&starts), ["one", "two"], "{}", running.logs());
     assert!(running.logs().contains("restarting the command"));
 
@@ -371,20 +367,16 @@ while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"#,
         watch(&setup).args(["--", "sh", "-c", &script]),
         setup.path("log"),
     );
-    assert!(
-        eventually(10, || lines(&record) == ["ready"]),
-        "{}",
-        running.logs()
-    );
+    running.wait_for("the command to start", || !lines(&record).is_empty());
     running.signal(Signal::SIGHUP);
-    assert!(
-        eventually(10, || lines(&record) == ["ready", "HUP"]),
-        "{}",
-        running.logs()
-    );
+    running.wait_for("the command to record SIGHUP", || lines(&record).len() >= 2);
     running.signal(Signal::SIGUSR1);
-    assert!(
-        eventually(10, || lines(&record) == ["ready", "HUP", "USR1"]),
+    running.wait_for("the command to record SIGUSR1", || {
+        lines(&record).len() >= 3
+    });
+    assert_eq!(
+        lines(&record),
+        ["ready", "HUP", "USR1"],
         "{}",
         running.logs()
     );
@@ -393,7 +385,7 @@ while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"#,
         "HUP and USR1 must not stop the wrapper"
     );
     running.signal(Signal::SIGTERM);
-    let status = wait_exit(&mut running, 15).expect("the wrapper exits after the command");
+    let status = wait_exit(&mut running, PATIENCE).expect("the wrapper exits after the command");
     assert_eq!(lines(&record), ["ready", "HUP", "USR1", "TERM"]);
     assert_eq!(status.code(), Some(7), "the command's own exit status");
 }
@@ -410,19 +402,14 @@ fn watch_keeps_the_command_running_through_an_outage() {
         watch(&setup).args(["--", "sh", "-c", &script]),
         setup.path("log"),
     );
-    assert!(
-        eventually(10, || lines(&starts) == ["one"]),
-        "{}",
-        running.logs()
-    );
+    running.wait_for("the first start", || !lines(&starts).is_empty());
+    assert_eq!(lines(&starts), ["one"], "{}", running.logs());
 
     setup.fake.set_down(true);
-    assert!(
-        eventually(10, || running.logs().contains("keeps running")),
-        "the failed refresh is logged\n{}",
-        running.logs()
-    );
-    std::thread::sleep(Duration::from_secs(2));
+    // Each failed refresh logs one line; three of them show the command outliving the outage.
+    running.wait_for("three failed refreshes logged", || {
+        running.logs().matches("keeps running").count() >= 3
+    });
     assert!(running.is_running(), "{}", running.logs());
     assert_eq!(
         lines(&starts),
@@ -433,19 +420,16 @@ fn watch_keeps_the_command_running_through_an_outage() {
     // Back up: a change is picked up again.
     setup.fake.set_down(false);
     setup.fake.set_secret("dev", "/", "VERSION", "two");
-    assert!(
-        eventually(15, || lines(&starts) == ["one", "two"]),
-        "{:?}\n{}",
-        lines(&starts),
-        running.logs()
-    );
+    running.wait_for("a restart after the outage", || lines(&starts).len() >= 2);
+    assert_eq!(lines(&starts), ["one", "two"], "{}", running.logs());
     assert_eq!(terminate(running), Some(143));
 }
 
-/// Whether this machine can give the wrapper a PID namespace of its own (root + util-linux).
-fn pid_namespaces_available() -> Result<(), String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("not running as root".into());
+/// Why this machine cannot give the wrapper a PID namespace of its own (root + util-linux's
+/// `unshare`), if it cannot.
+fn pid_namespaces_missing() -> Option<String> {
+    if !prerequisite::is_root() {
+        return Some("a PID namespace needs root".into());
     }
     match Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc", "true"])
@@ -453,17 +437,18 @@ fn pid_namespaces_available() -> Result<(), String> {
         .stderr(Stdio::null())
         .status()
     {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("unshare --pid failed: {status}")),
-        Err(error) => Err(format!("unshare is not available: {error}")),
+        Ok(status) if status.success() => None,
+        Ok(status) => Some(format!(
+            "`unshare --pid --fork --mount-proc` failed: {status}"
+        )),
+        Err(error) => Some(format!("`unshare` (util-linux) cannot be run: {error}")),
     }
 }
 
 #[test]
 fn as_pid_1_watch_reaps_orphaned_grandchildren() {
-    if let Err(reason) = pid_namespaces_available() {
-        eprintln!("skipped: {reason}");
-        return;
+    if let Some(reason) = pid_namespaces_missing() {
+        return prerequisite::missing(reason);
     }
     let setup = Setup::sample();
     let dir = setup.dir.path().display().to_string();
@@ -545,13 +530,20 @@ fn install_into_a_directory_that_cannot_be_written_is_73() {
     done.assert_code(73);
     assert!(done.error_line().contains("not-mounted"), "{}", done.stderr);
 
-    if !nix::unistd::geteuid().is_root() {
-        // Root writes through permission bits, so this part only means something for others.
-        let read_only = dir.path().join("read-only");
-        std::fs::create_dir(&read_only).unwrap();
+    // A directory the binary may not write to. Root writes through permission bits, so for root
+    // it is a read-only mount instead.
+    let read_only = dir.path().join("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    let _mounted = if prerequisite::is_root() {
+        match Tmpfs::mount(&read_only, ",ro") {
+            Ok(mounted) => Some(mounted),
+            Err(reason) => return prerequisite::missing(reason),
+        }
+    } else {
         std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o555)).unwrap();
-        let done = run(materializer().args(["install", "--to", path_str(&read_only.join("bin"))]));
-        done.assert_code(73);
-        assert!(done.error_line().contains("read-only"), "{}", done.stderr);
-    }
+        None
+    };
+    let done = run(materializer().args(["install", "--to", path_str(&read_only.join("bin"))]));
+    done.assert_code(73);
+    assert!(done.error_line().contains("read-only"), "{}", done.stderr);
 }

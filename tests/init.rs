@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::{path_str, run, snapshot, world_with, Setup};
-use fake_infisical::{Fault, Route};
+use common::{path_str, run, snapshot, world_with, Setup, Tmpfs};
+use fake_infisical::{prerequisite, Fault, Route};
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -247,40 +247,43 @@ fn output_errors_exit_73() {
 }
 
 #[test]
-fn require_tmpfs_refuses_disk_and_accepts_tmpfs() {
+fn require_tmpfs_refuses_a_directory_on_disk() {
     let setup = Setup::sample();
-    let disk = setup.path("on-disk");
-    std::fs::create_dir(&disk).unwrap();
     // /tmp may itself be a tmpfs; use a directory under the crate's target dir instead.
-    let on_disk = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("require-tmpfs-{}", std::process::id()));
-    std::fs::create_dir_all(&on_disk).unwrap();
+    let on_disk = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    if common::in_memory(on_disk.path()) {
+        return prerequisite::missing(format!(
+            "a directory on disk: {} is on tmpfs",
+            env!("CARGO_TARGET_TMPDIR")
+        ));
+    }
     let done = run(setup.universal_auth("init").args([
         "--out-dir",
-        path_str(&on_disk),
+        path_str(on_disk.path()),
         "--require-tmpfs",
     ]));
     done.assert_code(73);
     assert!(done.error_line().contains("tmpfs"), "{}", done.error_line());
-    let _ = std::fs::remove_dir_all(&on_disk);
+}
 
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipping the tmpfs half: mounting a tmpfs needs root");
-        return;
+#[test]
+fn require_tmpfs_accepts_a_tmpfs_mount() {
+    if !prerequisite::is_root() {
+        return prerequisite::missing("mounting a tmpfs needs root");
     }
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", path_str(&disk)])
-        .status();
-    if !matches!(mounted, Ok(status) if status.success()) {
-        eprintln!("skipping the tmpfs half: mount -t tmpfs failed here");
-        return;
-    }
+    let setup = Setup::sample();
+    let memory = setup.path("in-memory");
+    std::fs::create_dir(&memory).unwrap();
+    let _mounted = match Tmpfs::mount(&memory, "") {
+        Ok(mounted) => mounted,
+        Err(reason) => return prerequisite::missing(reason),
+    };
     let done =
         run(setup
             .universal_auth("init")
-            .args(["--out-dir", path_str(&disk), "--require-tmpfs"]));
-    let _ = std::process::Command::new("umount").arg(&disk).status();
+            .args(["--out-dir", path_str(&memory), "--require-tmpfs"]));
     done.assert_code(0);
+    assert_eq!(read(&memory.join("DB_HOST")), "db.internal.example");
 }
 
 /// A reader never sees a torn file or a mix of versions while other processes keep updating.

@@ -1,14 +1,18 @@
 //! `sidecar` end to end: refreshes, 304s, token lifecycle, outages, rate limits, notifications,
 //! health endpoints and shutdown.
+//!
+//! The tests wait for what they can observe (the fake's request log, `/metrics`, the files), never
+//! for a fixed time, and bound no duration from above: a loaded machine makes them slower, not red.
+//! To show that something does NOT happen, they let a few more refreshes pass first.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{eventually, free_port, http_get, materializer, path_str, Running, Setup};
-use fake_infisical::{sample, Fault, Route, World};
+use common::{eventually, free_port, http_get, materializer, path_str, Running, Setup, PATIENCE};
+use fake_infisical::{sample, Fault, RecordedRequest, Route, World};
 use nix::sys::signal::Signal;
 
 struct Sidecar {
@@ -22,14 +26,19 @@ impl Sidecar {
         Self::start_with(setup, setup.universal_auth("sidecar"), extra)
     }
 
-    fn start_with(setup: &Setup, mut command: Command, extra: &[&str]) -> Sidecar {
+    fn start_with(setup: &Setup, command: Command, extra: &[&str]) -> Sidecar {
+        Self::start_every(setup, command, "1s", extra)
+    }
+
+    /// Starts it refreshing every `interval` (±10 %) and waits until it is ready.
+    fn start_every(setup: &Setup, mut command: Command, interval: &str, extra: &[&str]) -> Sidecar {
         let out = setup.path("secrets");
         let port = free_port();
         command.args([
             "--out-dir",
             path_str(&out),
             "--interval",
-            "1s",
+            interval,
             "--jitter",
             "0.1",
         ]);
@@ -42,16 +51,39 @@ impl Sidecar {
         command.args(extra);
         let running = Running::start(&mut command, setup.path(&format!("sidecar-{port}.log")));
         let sidecar = Sidecar { running, out, port };
-        assert!(
-            eventually(20, || sidecar.ready()),
-            "sidecar never became ready:\n{}",
-            sidecar.running.logs()
-        );
+        sidecar
+            .running
+            .wait_for("the sidecar to become ready", || sidecar.ready());
         sidecar
     }
 
     fn ready(&self) -> bool {
         matches!(http_get(self.port, "/readyz"), Some((200, _)))
+    }
+
+    /// The current `/metrics`, parsed (None while nothing answers).
+    fn scrape(&self) -> Option<prometheus_parse::Scrape> {
+        let (200, body) = http_get(self.port, "/metrics")? else {
+            return None;
+        };
+        prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).ok()
+    }
+
+    /// `refreshes_total` over all results: refreshes finished so far.
+    fn refreshes(&self) -> Option<f64> {
+        self.scrape()
+            .map(|scrape| value(&scrape, "infisical_materializer_refreshes_total", None))
+    }
+
+    /// Waits until `more` refreshes have finished after this call. Whatever one refresh would
+    /// do (write, notify, log in) has been done by the end of the next one.
+    fn wait_refreshes(&self, more: u32, why: &str) {
+        let start = self.refreshes().expect("/metrics answers");
+        self.running
+            .wait_for(&format!("{more} more refreshes ({why})"), || {
+                self.refreshes()
+                    .is_some_and(|now| now >= start + f64::from(more))
+            });
     }
 
     fn data_target(&self) -> PathBuf {
@@ -63,6 +95,32 @@ impl Sidecar {
     }
 }
 
+/// The sum of the samples of `name` (those with `label` only, if given).
+fn value(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+        .sum()
+}
+
+/// The list requests the fake answered, in order.
+fn list_requests(setup: &Setup) -> Vec<RecordedRequest> {
+    setup
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::ListSecrets)
+        .collect()
+}
+
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path)
         .map(|t| t.lines().count())
@@ -70,19 +128,16 @@ fn lines(path: &Path) -> usize {
 }
 
 #[test]
-fn changes_appear_within_an_interval_and_unchanged_sets_cost_a_304() {
+fn a_change_is_written_at_the_next_refresh_and_unchanged_sets_cost_a_304() {
     let setup = Setup::sample();
     let sidecar = Sidecar::start(&setup, &[]);
     let target = sidecar.data_target();
 
     // Several quiet refreshes: If-None-Match sent, 304 answered, nothing rewritten.
-    std::thread::sleep(Duration::from_millis(3500));
-    let lists: Vec<_> = setup
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.route == Route::ListSecrets)
-        .collect();
+    sidecar.running.wait_for("three list requests", || {
+        setup.fake.count(Route::ListSecrets) >= 3
+    });
+    let lists = list_requests(&setup);
     assert!(lists.len() >= 3, "{} list requests", lists.len());
     assert!(
         lists[1..]
@@ -101,21 +156,40 @@ fn changes_appear_within_an_interval_and_unchanged_sets_cost_a_304() {
     );
     assert_eq!(setup.fake.logins(), 1, "no login per refresh");
 
+    let before = setup.fake.count(Route::ListSecrets);
     setup
         .fake
         .set_secret("dev", "/", "API_KEY", "rotated-value");
-    let changed_at = Instant::now();
-    assert!(
-        eventually(5, || sidecar.read("API_KEY") == "rotated-value"),
-        "{}",
+    sidecar
+        .running
+        .wait_for("the rotated value in the file", || {
+            sidecar.read("API_KEY") == "rotated-value"
+        });
+    assert_ne!(sidecar.data_target(), target);
+    // One refresh more: it must send the new set's ETag and get a 304.
+    let written = setup.fake.count(Route::ListSecrets);
+    sidecar
+        .running
+        .wait_for("a list request after the write", || {
+            setup.fake.count(Route::ListSecrets) > written
+        });
+    let statuses: Vec<u16> = list_requests(&setup)[before..]
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|&&status| status == 200).count(),
+        1,
+        "the first refresh after the change fetched the new set and later ones got 304s: \
+         {statuses:?}\n{}",
         sidecar.running.logs()
     );
     assert!(
-        changed_at.elapsed() < Duration::from_millis(2500),
-        "took {:?}",
-        changed_at.elapsed()
+        statuses
+            .iter()
+            .all(|&status| status == 200 || status == 304),
+        "{statuses:?}"
     );
-    assert_ne!(sidecar.data_target(), target);
 }
 
 #[test]
@@ -137,12 +211,10 @@ fn a_short_lived_token_is_renewed_not_replaced() {
         ],
     );
     let sidecar = Sidecar::start_with(&setup, command, &[]);
-    std::thread::sleep(Duration::from_secs(10));
-    assert!(
-        setup.fake.renewals() >= 3,
-        "renewals: {}",
-        setup.fake.renewals()
-    );
+    // A 3 s token lives through three renewals only if each comes before it expires.
+    sidecar
+        .running
+        .wait_for("three renewals", || setup.fake.renewals() >= 3);
     assert_eq!(setup.fake.logins(), 1, "renewal, not re-login");
     let refused = setup
         .fake
@@ -164,8 +236,10 @@ fn a_token_error_leads_to_exactly_one_new_login() {
     let setup = Setup::sample();
     let sidecar = Sidecar::start(&setup, &[]);
     setup.fake.inject(Fault::token_expired(Route::ListSecrets));
-    assert!(eventually(10, || setup.fake.logins() == 2));
-    std::thread::sleep(Duration::from_secs(2));
+    sidecar
+        .running
+        .wait_for("a second login", || setup.fake.logins() >= 2);
+    sidecar.wait_refreshes(2, "a needless third login would have happened by then");
     assert_eq!(setup.fake.logins(), 2, "{}", sidecar.running.logs());
     assert!(sidecar.ready());
 }
@@ -176,13 +250,9 @@ fn an_outage_keeps_the_files_and_reports_staleness_then_recovers() {
     let sidecar = Sidecar::start(&setup, &["--max-staleness", "2s"]);
     let before = common::snapshot(&sidecar.out);
     setup.fake.set_down(true);
-    assert!(
-        eventually(
-            10,
-            || matches!(http_get(sidecar.port, "/readyz"), Some((503, body)) if body.contains("max-staleness"))
-        ),
-        "readyz never reported staleness"
-    );
+    sidecar.running.wait_for("/readyz to report max-staleness", || {
+        matches!(http_get(sidecar.port, "/readyz"), Some((503, body)) if body.contains("max-staleness"))
+    });
     assert_eq!(
         common::snapshot(&sidecar.out),
         before,
@@ -195,35 +265,30 @@ fn an_outage_keeps_the_files_and_reports_staleness_then_recovers() {
 
     setup.fake.set_down(false);
     setup.fake.set_secret("dev", "/", "DB_PORT", "6543");
-    assert!(
-        eventually(10, || sidecar.read("DB_PORT") == "6543"),
-        "{}",
-        sidecar.running.logs()
-    );
-    assert!(eventually(5, || sidecar.ready()));
+    sidecar
+        .running
+        .wait_for("the change made after the outage", || {
+            sidecar.read("DB_PORT") == "6543"
+        });
+    sidecar
+        .running
+        .wait_for("ready again after the outage", || sidecar.ready());
 }
 
 #[test]
 fn retry_after_delays_the_next_request() {
     let setup = Setup::sample();
-    let _sidecar = Sidecar::start(&setup, &[]);
+    let sidecar = Sidecar::start(&setup, &[]);
     setup.fake.clear_requests();
     setup
         .fake
         .inject(Fault::rate_limited(Route::ListSecrets, Some(2)));
-    assert!(eventually(10, || setup
-        .fake
-        .requests()
-        .iter()
-        .filter(|r| r.route == Route::ListSecrets)
-        .count()
-        >= 2));
-    let lists: Vec<_> = setup
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.route == Route::ListSecrets)
-        .collect();
+    sidecar
+        .running
+        .wait_for("the list request after the 429", || {
+            setup.fake.count(Route::ListSecrets) >= 2
+        });
+    let lists = list_requests(&setup);
     assert_eq!(lists[0].status, 429);
     let gap = lists[1].at.duration_since(lists[0].at);
     assert!(gap >= Duration::from_secs(2), "next request after {gap:?}");
@@ -254,13 +319,11 @@ fn the_rotated_kubernetes_token_is_used_at_the_next_login() {
     // kubelet swaps projected files atomically; do the same.
     let staged = setup.file("sa-token.new", "rotated-sa-jwt\n");
     std::fs::rename(&staged, &token_file).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Every login reads the file, so the next one must send the new token: nothing to wait for.
     setup.fake.inject(Fault::token_expired(Route::ListSecrets));
-    assert!(
-        eventually(10, || setup.fake.logins() == 2),
-        "{}",
-        sidecar.running.logs()
-    );
+    sidecar
+        .running
+        .wait_for("a second login", || setup.fake.logins() >= 2);
     let logins: Vec<_> = setup
         .fake
         .requests()
@@ -289,7 +352,10 @@ fn on_change_actions_fire_once_per_changed_refresh() {
         .args(["-c", &app_script])
         .spawn()
         .unwrap();
-    assert!(eventually(5, || setup.path("app.pid").exists()));
+    assert!(
+        eventually(PATIENCE, || setup.path("app.pid").exists()),
+        "the app never wrote its pid file"
+    );
     // The hook: run directly, no shell involved in how it is started.
     let hook_log = setup.path("hook-runs");
     let hook = setup.file(
@@ -332,7 +398,7 @@ fn on_change_actions_fire_once_per_changed_refresh() {
         ],
     );
     // The first write into an empty directory tells nobody; quiet refreshes neither.
-    std::thread::sleep(Duration::from_secs(3));
+    sidecar.wait_refreshes(2, "quiet refreshes");
     assert_eq!(
         (
             lines(&hups),
@@ -347,23 +413,32 @@ fn on_change_actions_fire_once_per_changed_refresh() {
         setup.fake.set_secret("dev", "/", "API_KEY", value);
         setup.fake.set_secret("dev", "/", "DB_HOST", value);
         let expected = round + 1;
-        assert!(
-            eventually(10, || lines(&hups) == expected
-                && lines(&hook_log) == expected
-                && posts.load(std::sync::atomic::Ordering::SeqCst) == expected),
-            "round {expected}: hups {} hooks {} posts {}\n{}",
-            lines(&hups),
-            lines(&hook_log),
-            posts.load(std::sync::atomic::Ordering::SeqCst),
-            sidecar.running.logs()
+        let notified = || {
+            (
+                lines(&hups),
+                lines(&hook_log),
+                posts.load(std::sync::atomic::Ordering::SeqCst),
+            )
+        };
+        sidecar
+            .running
+            .wait_for(&format!("notification round {expected}"), || {
+                let (hups, hooks, posts) = notified();
+                hups >= expected && hooks >= expected && posts >= expected
+            });
+        assert_eq!(
+            notified(),
+            (expected, expected, expected),
+            "round {expected}: (hups, hooks, posts)"
         );
-        std::thread::sleep(Duration::from_secs(2));
+        sidecar.wait_refreshes(2, "unchanged refreshes after the change");
         assert_eq!(
             lines(&hups),
             expected,
             "no extra notification for unchanged refreshes"
         );
         assert_eq!(lines(&hook_log), expected);
+        assert_eq!(posts.load(std::sync::atomic::Ordering::SeqCst), expected);
     }
     let _ = app.kill();
     let _ = app.wait();
@@ -383,36 +458,41 @@ fn a_restart_over_different_files_notifies() {
     setup
         .fake
         .set_secret("dev", "/", "API_KEY", "changed-while-down");
-    let _second = Sidecar::start(&setup, &["--on-change-exec", path_str(&hook)]);
-    assert!(
-        eventually(5, || lines(&hook_log) == 1),
-        "the first write over different files notifies"
+    let second = Sidecar::start(&setup, &["--on-change-exec", path_str(&hook)]);
+    second.running.wait_for(
+        "the hook: the first write over different files notifies",
+        || lines(&hook_log) >= 1,
     );
+    assert_eq!(lines(&hook_log), 1, "{}", second.running.logs());
 }
 
 #[test]
 fn metrics_parse_as_prometheus_text() {
     let setup = Setup::sample();
     let sidecar = Sidecar::start(&setup, &[]);
-    std::thread::sleep(Duration::from_millis(2500));
+    // Until an unchanged refresh answered by a 304 shows up (the request is counted before the
+    // refresh is).
+    sidecar
+        .running
+        .wait_for("an unchanged refresh and a 304 in /metrics", || {
+            sidecar.scrape().is_some_and(|scrape| {
+                value(
+                    &scrape,
+                    "infisical_materializer_refreshes_total",
+                    Some(("result", "unchanged")),
+                ) >= 1.0
+                    && value(
+                        &scrape,
+                        "infisical_materializer_requests_total",
+                        Some(("status", "304")),
+                    ) >= 1.0
+            })
+        });
     let (status, body) = http_get(sidecar.port, "/metrics").expect("metrics answer");
     assert_eq!(status, 200);
     let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
         .expect("valid exposition format");
-    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
-        scrape
-            .samples
-            .iter()
-            .filter(|s| s.metric == name)
-            .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => v,
-                _ => f64::NAN,
-            })
-            .sum()
-    };
+    let value = |name: &str, label: Option<(&str, &str)>| value(&scrape, name, label);
     assert_eq!(
         value(
             "infisical_materializer_refreshes_total",
@@ -453,24 +533,27 @@ fn metrics_parse_as_prometheus_text() {
 }
 
 #[test]
-fn sigterm_stops_promptly_and_leaves_the_files() {
+fn sigterm_stops_without_waiting_for_the_next_refresh_and_leaves_the_files() {
     let setup = Setup::sample();
-    let mut sidecar = Sidecar::start(&setup, &[]);
+    // The next refresh is an hour away: only a prompt stop ends within the wait below.
+    let mut sidecar = Sidecar::start_every(&setup, setup.universal_auth("sidecar"), "1h", &[]);
     let before = common::snapshot(&sidecar.out);
-    let sent = Instant::now();
+    let lists = setup.fake.count(Route::ListSecrets);
     sidecar.running.signal(Signal::SIGTERM);
-    let status = loop {
-        if let Some(status) = sidecar.running.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(sent.elapsed() < Duration::from_secs(5), "still running");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert_eq!(status.code(), Some(0));
+    let mut status = None;
     assert!(
-        sent.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        sent.elapsed()
+        eventually(PATIENCE, || {
+            status = sidecar.running.child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "still running {PATIENCE} s after SIGTERM\n{}",
+        sidecar.running.logs()
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert_eq!(
+        setup.fake.count(Route::ListSecrets),
+        lists,
+        "no refresh on the way out"
     );
     assert_eq!(common::snapshot(&sidecar.out), before);
     assert!(!sidecar.running.is_running());

@@ -10,16 +10,16 @@
 //!
 //! The binary is the one `make static` (or `.ci/run`) builds:
 //! `RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu`.
-//! This test never builds it (an LTO build takes minutes): when it is missing the test is skipped
-//! with a message, except in CI (`CI=true`), where it is required. It needs root for `chroot`
-//! (skipped otherwise, again except in CI).
+//! This test never builds it (an LTO build takes minutes). It also needs root for `chroot` and
+//! `mount`. When any of that is missing it says so through `fake_infisical::prerequisite`: the
+//! test is skipped with the reason, except in CI (`CI=true`), where it fails.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_infisical::{sample, FakeInfisical, Route, World};
+use fake_infisical::{prerequisite, sample, FakeInfisical, Route, World};
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 const BINARY: &str = "infisical-materializer";
@@ -27,18 +27,6 @@ const BINARY: &str = "infisical-materializer";
 const UID: u32 = 65532;
 /// The host name the binary reaches the fake by, through the chroot's `/etc/hosts` only.
 const HOST: &str = "infisical.test";
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Skips the test with a reason, or fails it in CI where everything must be in place.
-fn skip_or_fail(reason: &str) {
-    if in_ci() {
-        panic!("CI=true: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-}
 
 /// Where the static release build puts the binary (honouring CARGO_TARGET_DIR).
 fn static_binary() -> Option<PathBuf> {
@@ -85,15 +73,13 @@ fn warn_if_stale(binary: &Path) {
     }
 }
 
-fn chroot_program() -> Option<&'static str> {
-    [
-        "/usr/sbin/chroot",
-        "/usr/bin/chroot",
-        "/sbin/chroot",
-        "/bin/chroot",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).is_file())
+/// `chroot` from PATH or the usual sbin directories (root's PATH is not always the test's).
+fn chroot_program() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join("chroot"))
+        .find(|candidate| candidate.is_file())
 }
 
 /// The image's root file system, as Kubernetes would present it: the binary, plus mounts.
@@ -168,12 +154,12 @@ impl Root {
     }
 
     /// Runs the binary inside the root as UID:UID with an empty environment.
-    fn run(&self, chroot: &str, args: &[&str]) -> Output {
+    fn run(&self, chroot: &Path, args: &[&str]) -> Output {
         self.run_program(chroot, "/infisical-materializer", args)
     }
 
     /// Runs `program` (a path inside the root) as UID:UID with an empty environment.
-    fn run_program(&self, chroot: &str, program: &str, args: &[&str]) -> Output {
+    fn run_program(&self, chroot: &Path, program: &str, args: &[&str]) -> Output {
         let mut child = Command::new(chroot)
             .arg(format!("--userspec={UID}:{UID}"))
             .arg(self.dir.path())
@@ -211,21 +197,24 @@ fn describe(output: &Output) -> String {
     )
 }
 
-/// Everything the test needs, or None when it is skipped.
-fn prerequisites() -> Option<(PathBuf, &'static str)> {
+/// Everything the test needs, or None (reported through `prerequisite::missing`) when
+/// something is missing.
+fn prerequisites() -> Option<(PathBuf, PathBuf)> {
     let Some(binary) = static_binary() else {
-        skip_or_fail(&format!(
+        prerequisite::missing(format!(
             "no static release binary at target/{TARGET}/release/{BINARY}; build it with `make static` \
              (RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target {TARGET})"
         ));
         return None;
     };
-    if !nix::unistd::geteuid().is_root() {
-        skip_or_fail("chroot needs root; run the test as root to prove the scratch image works");
+    if !prerequisite::is_root() {
+        prerequisite::missing(
+            "chroot needs root; run the test as root to prove the scratch image works",
+        );
         return None;
     }
     let Some(chroot) = chroot_program() else {
-        skip_or_fail("no chroot program (coreutils) on this machine");
+        prerequisite::missing("no chroot program (coreutils) on this machine");
         return None;
     };
     warn_if_stale(&binary);
@@ -295,7 +284,7 @@ fn the_binary_alone_fetches_over_tls_by_host_name_as_nonroot() {
     let fake = FakeInfisical::start_tls(World::sample(), &[HOST]);
     let root = prepared_root(&binary, &fake);
 
-    let version = root.run(chroot, &["--version"]);
+    let version = root.run(&chroot, &["--version"]);
     assert!(
         version.status.success(),
         "the binary does not start alone in an empty root:\n{}",
@@ -312,7 +301,7 @@ fn the_binary_alone_fetches_over_tls_by_host_name_as_nonroot() {
     let args = init_args(&url);
     let ca_args = ["--ca-cert", "/etc/infisical/ca.pem"];
     let all: Vec<&str> = args.iter().map(String::as_str).chain(ca_args).collect();
-    let output = root.run(chroot, &all);
+    let output = root.run(&chroot, &all);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -391,7 +380,7 @@ fn without_the_ca_or_the_hosts_entry_it_fails_cleanly() {
     let url = format!("https://{HOST}:{}", fake.port());
     let args = init_args(&url);
     let all: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = root.run(chroot, &all);
+    let output = root.run(&chroot, &all);
     // 69: Infisical unavailable (a TLS failure is reported as such, naming the fix).
     assert_eq!(
         output.status.code(),
@@ -422,7 +411,7 @@ fn without_the_ca_or_the_hosts_entry_it_fails_cleanly() {
         .map(String::as_str)
         .chain(["--ca-cert", "/etc/infisical/ca.pem"])
         .collect();
-    let output = root.run(chroot, &all);
+    let output = root.run(&chroot, &all);
     assert_eq!(
         output.status.code(),
         Some(69),
@@ -444,7 +433,8 @@ fn without_the_ca_or_the_hosts_entry_it_fails_cleanly() {
 struct ProcMount(PathBuf);
 
 impl ProcMount {
-    fn new(root: &Root) -> Option<Self> {
+    /// Mounts it, or says why it cannot.
+    fn new(root: &Root) -> Result<Self, String> {
         let path = root.path("/proc");
         std::fs::create_dir_all(&path).unwrap();
         let status = Command::new("mount")
@@ -452,8 +442,9 @@ impl ProcMount {
             .arg(&path)
             .status();
         match status {
-            Ok(status) if status.success() => Some(Self(path)),
-            _ => None,
+            Ok(status) if status.success() => Ok(Self(path)),
+            Ok(status) => Err(format!("`mount -t proc` in the test root failed: {status}")),
+            Err(error) => Err(format!("`mount` cannot be run: {error}")),
         }
     }
 }
@@ -478,13 +469,13 @@ fn the_exec_wrapper_pattern_works_from_the_scratch_image() {
     let root = prepared_root(&binary, &fake);
     root.writable_dir("/shared");
     // `install` copies /proc/self/exe; Kubernetes always mounts /proc in a container.
-    let Some(_proc) = ProcMount::new(&root) else {
-        skip_or_fail("cannot mount /proc in the test root");
-        return;
+    let _proc = match ProcMount::new(&root) {
+        Ok(mounted) => mounted,
+        Err(reason) => return prerequisite::missing(reason),
     };
 
     let output = root.run(
-        chroot,
+        &chroot,
         &["install", "--to", "/shared/infisical-materializer"],
     );
     assert_eq!(
@@ -523,7 +514,7 @@ fn the_exec_wrapper_pattern_works_from_the_scratch_image() {
         "/shared/infisical-materializer",
         "--version",
     ];
-    let output = root.run_program(chroot, "/shared/infisical-materializer", &args);
+    let output = root.run_program(&chroot, "/shared/infisical-materializer", &args);
     assert_eq!(
         output.status.code(),
         Some(0),

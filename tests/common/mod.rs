@@ -227,6 +227,10 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// How long a test waits for something that takes a few refresh intervals: long enough that
+/// only a broken binary reaches it, not a loaded machine.
+pub const PATIENCE: u64 = 60;
+
 /// Polls `condition` every 50 ms for up to `seconds`; true when it held.
 pub fn eventually(seconds: u64, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
@@ -269,6 +273,17 @@ impl Running {
             .expect("signal");
     }
 
+    /// Waits up to [`PATIENCE`] for `condition`; if it never holds, fails saying what was awaited
+    /// and showing the logs.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, condition: impl FnMut() -> bool) {
+        assert!(
+            eventually(PATIENCE, condition),
+            "gave up after {PATIENCE} s waiting for {what}\n--- logs\n{}",
+            self.logs()
+        );
+    }
+
     /// Still running?
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -279,5 +294,46 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Whether `path` lies on a memory-backed file system (tmpfs or ramfs).
+pub fn in_memory(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, TMPFS_MAGIC};
+    /// ramfs's magic number (`linux/magic.h`); nix names only tmpfs's.
+    const RAMFS_MAGIC: u32 = 0x8584_58f6;
+    let kind = statfs(path).expect("statfs").filesystem_type();
+    kind == TMPFS_MAGIC || kind.0 as u32 == RAMFS_MAGIC
+}
+
+/// A small tmpfs mounted on a test's directory (needs root and `mount`); unmounted on drop.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts it on `dir` with extra mount options (`""`, `",ro"`), or says why it cannot.
+    pub fn mount(dir: &Path, options: &str) -> Result<Self, String> {
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size=1m{options}"), "tmpfs"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output();
+        match output {
+            Ok(output) if output.status.success() => Ok(Self(dir.to_owned())),
+            Ok(output) => Err(format!(
+                "`mount -t tmpfs` failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+            Err(error) => Err(format!("`mount` cannot be run: {error}")),
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount").arg(&self.0).status();
+        if !unmounted.is_ok_and(|status| status.success()) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
     }
 }

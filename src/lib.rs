@@ -29,6 +29,7 @@ use std::process::ExitCode;
 use cli::{Cli, Command};
 use config::{CheckConfig, ExecConfig, InitConfig, ProcessEnv, SidecarConfig};
 use error::{exit, Fatal};
+use mode::exec::ExecError;
 
 /// Runs the parsed command line and returns the process exit code. Every failure has been
 /// logged as one line by then.
@@ -58,12 +59,27 @@ pub fn run(cli: Cli) -> ExitCode {
                 mode::init::run(config).await.map(|()| None)
             }
             Command::Sidecar(args) => {
+                // Handlers before anything else: a TERM during startup must not kill the
+                // sidecar with the default action.
+                let shutdown = shutdown::on_termination().map_err(|e| {
+                    Fatal::new(
+                        exit::UNAVAILABLE,
+                        format!("cannot install signal handlers: {e}"),
+                    )
+                })?;
                 let config = SidecarConfig::from_args(&args, &env)?;
-                mode::sidecar::run(config).await.map(|()| None)
+                mode::sidecar::run(config, shutdown).await.map(|()| None)
             }
             Command::Exec(args) => {
+                // With --watch every catchable signal is forwarded, so its handlers come first
+                // for the same reason.
+                let signals = if args.watch {
+                    Some(mode::exec::supervise::Signals::install().map_err(ExecError::Signals)?)
+                } else {
+                    None
+                };
                 let config = ExecConfig::from_args(&args, &env)?;
-                mode::exec::run(config).await.map(Some)
+                mode::exec::run(config, signals).await.map(Some)
             }
             Command::Install(args) => mode::install::run(&args).map(|()| None),
         }

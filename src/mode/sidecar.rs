@@ -1,5 +1,6 @@
 //! `sidecar`: write the secrets, report ready, keep them fresh, tell the app, survive outages.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::api::InfisicalClient;
@@ -8,20 +9,16 @@ use crate::error::{exit, Fatal};
 use crate::health::{self, Health, RefreshResult};
 use crate::on_change::OnChange;
 use crate::refresh::{Engine, Event, Wording};
-use crate::shutdown;
 use crate::sink::{Outputs, WriteOutcome};
 use crate::source::Source;
 use crate::watch;
 
-/// Runs the sidecar until SIGTERM/SIGINT; returns Ok (exit 0) then.
-pub async fn run(config: SidecarConfig) -> Result<(), Fatal> {
-    // Handlers first: a TERM during startup must not kill us with the default action.
-    let shutdown = shutdown::on_termination().map_err(|e| {
-        Fatal::new(
-            exit::UNAVAILABLE,
-            format!("cannot install signal handlers: {e}"),
-        )
-    })?;
+/// Runs the sidecar until `shutdown` resolves (SIGTERM/SIGINT, see
+/// [`crate::shutdown::on_termination`]); returns Ok (exit 0) then.
+pub async fn run(
+    config: SidecarConfig,
+    shutdown: impl Future<Output = &'static str>,
+) -> Result<(), Fatal> {
     let SidecarConfig {
         source: source_config,
         output,

@@ -36,14 +36,9 @@ pub enum Outcome {
 }
 
 /// Runs the async part of `exec`: fetches, and either prepares the `execve` or supervises the
-/// command (`--watch`) until it exits.
-pub async fn run(config: ExecConfig) -> Result<Outcome, Fatal> {
-    // With --watch every catchable signal is forwarded, so handlers come first: a TERM during
-    // startup must not kill the wrapper with the default action.
-    let watch = match config.watch {
-        Some(watch) => Some((Signals::install().map_err(ExecError::Signals)?, watch)),
-        None => None,
-    };
+/// command (`--watch`, with `signals` installed before anything else) until it exits.
+pub async fn run(config: ExecConfig, signals: Option<Signals>) -> Result<Outcome, Fatal> {
+    let watch = signals.zip(config.watch);
     let recipe = EnvRecipe {
         inherited: std::env::vars_os().collect(),
         policy: config.invalid_keys,

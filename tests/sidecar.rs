@@ -262,6 +262,18 @@ fn an_outage_keeps_the_files_and_reports_staleness_then_recovers() {
         matches!(http_get(sidecar.port, "/healthz"), Some((200, _))),
         "alive though not ready"
     );
+    // The outage line says what goes wrong, what the sidecar keeps doing, and when it retries;
+    // it gives up on nothing, so it never speaks of a deadline.
+    let logs = sidecar.running.logs();
+    let outage = logs
+        .lines()
+        .find(|line| line.contains("cannot reach Infisical"))
+        .unwrap_or_else(|| panic!("no outage line in:\n{logs}"));
+    assert!(
+        outage.contains("keeping the last good files; retrying in"),
+        "{outage}"
+    );
+    assert!(!logs.contains("gave up"), "{logs}");
 
     setup.fake.set_down(false);
     setup.fake.set_secret("dev", "/", "DB_PORT", "6543");
@@ -568,4 +580,17 @@ fn a_failing_first_fetch_keeps_retrying_until_it_works() {
     let sidecar = Sidecar::start(&setup, &[]);
     assert_eq!(sidecar.read("DB_HOST"), "db.internal.example");
     assert!(setup.fake.count(Route::ListSecrets) >= 4);
+    // Before the first write the sidecar says it is not ready, not that it keeps any files.
+    let logs = sidecar.running.logs();
+    let failures: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("Infisical is failing (HTTP 503"))
+        .collect();
+    assert_eq!(failures.len(), 3, "{logs}");
+    for line in failures {
+        assert!(
+            line.contains("not ready yet: nothing written; retrying in"),
+            "{line}"
+        );
+    }
 }

@@ -1,7 +1,17 @@
 //! infisical-materializer: fetches secrets from Infisical with the pod's credentials and
 //! materializes them as files (init, sidecar) or as a command's environment (exec).
 //!
-//! `main.rs` parses the command line and calls [`run`]; each concern lives in its own module.
+//! `main.rs` parses the command line and calls [`run`]; each concern lives in its own module,
+//! and imports point down these layers only:
+//!
+//! - [`cli`] (the raw flags) → [`config`] (one validated configuration per mode);
+//! - [`mode`]: `check`, `init`, `sidecar`, `exec` (a folder: program, environment, supervise),
+//!   `install`; the long-running modes are `select!` loops over the [`refresh`] engine;
+//! - [`refresh`] (polling, token renewal, backoff), [`source`] (one fetch: list, merge, select),
+//!   [`sink`] (atomic files), [`health`], [`on_change`], [`watch`], [`diagnose`] (advice);
+//! - [`auth`] (credentials and the token's lifecycle), [`api`] (the Infisical client and its
+//!   errors, behind the [`api::Infisical`] trait), [`backoff`];
+//! - [`secrets`] (zeroizing values, merge and key rules), [`error`] (exit codes).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -156,9 +156,10 @@ impl Engine {
                     let error = FetchError::from(error);
                     let delay = self.failure_delay(&error);
                     tracing::warn!(
-                        retry_in = %humantime::format_duration(delay),
-                        "token renewal failed: {}; the current token is used meanwhile",
-                        self.advice(&error)
+                        "token renewal failed: {}; the current token is used meanwhile; \
+                         retrying in {}",
+                        self.advice(&error),
+                        humantime::format_duration(rounded(delay))
                     );
                     token_hold = Instant::now() + delay;
                 }
@@ -204,7 +205,7 @@ impl Engine {
                     self.current = None;
                     self.etag = None;
                     let delay = self.backoff.next_delay(None);
-                    tracing::debug!(retry_in = %humantime::format_duration(delay), "applying failed");
+                    tracing::debug!(retry_in = %humantime::format_duration(rounded(delay)), "applying failed");
                     return Some(delay);
                 }
             }
@@ -216,7 +217,6 @@ impl Engine {
                     self.wording.nothing_yet
                 };
                 tracing::warn!(
-                    retry_in = %humantime::format_duration(delay),
                     "{}; {doing}; retrying in {}",
                     self.advice(&error),
                     humantime::format_duration(rounded(delay))

@@ -14,7 +14,7 @@ use super::error::ExecError;
 /// Where COMMAND is looked up when `PATH` is not set (what `execvp` and shells fall back to).
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-/// COMMAND, resolved: the file to execute and the argument vector (argv[0] as given).
+/// COMMAND, resolved: the file to execute and the argument vector (`argv[0]` as given).
 #[derive(Debug)]
 pub struct Program {
     path: PathBuf,
@@ -43,7 +43,7 @@ impl Program {
         })
     }
 
-    /// The command as given (argv[0]), for messages.
+    /// The command as given (`argv[0]`), for messages.
     pub fn name(&self) -> &str {
         &self.argv[0]
     }
@@ -53,7 +53,7 @@ impl Program {
         &self.path
     }
 
-    /// The arguments after argv[0].
+    /// The arguments after `argv[0]`.
     pub fn args(&self) -> &[String] {
         &self.argv[1..]
     }

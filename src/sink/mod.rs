@@ -6,7 +6,7 @@
 //! synced, with its mode and owner set) and only then made visible by renames. A staging
 //! failure removes what was staged and leaves the existing outputs as they were.
 //!
-//! - [`dir`] and [`file`] are the two outputs, [`format`] encodes the single file;
+//! - [`dir`] and [`file`](mod@file) are the two outputs, [`format`](mod@format) encodes the single file;
 //! - [`fs`] is the one private-file writer under them (also used by `install`), with the
 //!   directory, ownership and filesystem checks;
 //! - [`outputs`] writes every output together; [`options`] says how; [`error`] says why not.

@@ -410,6 +410,15 @@ pub struct SourceArgs {
     )]
     pub keys: Vec<String>,
 
+    /// Only keys whose name matches this regular expression (with --key: those too).
+    #[arg(
+        long,
+        env = "INFISICAL_KEY_MATCHING",
+        value_name = "REGEX",
+        help_heading = "Secrets"
+    )]
+    pub key_matching: Option<String>,
+
     /// Timeout of one HTTP request.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR", help_heading = "Infisical")]
     pub request_timeout: Duration,

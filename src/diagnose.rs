@@ -4,16 +4,41 @@
 //! environment an empty 200), so the advice is worked out here from the error *and* the
 //! configuration that led to it.
 
-use crate::api::ProjectRef;
-use crate::api::{is_unknown_slug, ApiError, ApiErrorKind, Endpoint};
-use crate::auth::AuthConfig;
-use crate::auth::AuthError;
-use crate::config::SourceConfig;
+use crate::api::{
+    is_unknown_slug, ApiError, ApiErrorKind, ApiSettings, Endpoint, ListQuery, ProjectRef,
+};
+use crate::auth::{AuthConfig, AuthError};
+use crate::config::FetchConfig;
 use crate::error::{exit, Fatal};
-use crate::source::FetchError;
+use crate::source::{FetchError, FetchFailure};
 
 /// Explains a failed fetch for this configuration.
-pub fn fetch_failure(error: &FetchError, config: &SourceConfig) -> Fatal {
+pub fn fetch_failure(failure: &FetchFailure, config: &FetchConfig) -> Fatal {
+    // A failure names its source; one that does not (a login, a conflict) is explained with the
+    // first source, whose details its message does not use.
+    let source = failure
+        .source
+        .and_then(|index| config.sources.get(index))
+        .or(config.sources.first());
+    let Some(source) = source else {
+        return Fatal::new(exit::USAGE, "no source of secrets is configured");
+    };
+    let context = Context {
+        api: &config.api,
+        auth: &config.auth,
+        query: &source.query,
+    };
+    explain(&failure.error, &context)
+}
+
+/// What an explanation may draw on: the server, the identity, and the source concerned.
+struct Context<'a> {
+    api: &'a ApiSettings,
+    auth: &'a AuthConfig,
+    query: &'a ListQuery,
+}
+
+fn explain(error: &FetchError, config: &Context) -> Fatal {
     match error {
         FetchError::Auth(AuthError::Credential(error)) => Fatal::new(exit::USAGE, error.to_string()),
         FetchError::Auth(AuthError::TokenRejected { reason }) => Fatal::new(
@@ -47,10 +72,21 @@ pub fn fetch_failure(error: &FetchError, config: &SourceConfig) -> Fatal {
                 keys.join(", ")
             ),
         ),
+        FetchError::Conflict {
+            key,
+            earlier,
+            later,
+        } => Fatal::new(
+            exit::DATA,
+            format!(
+                "secret {key:?} comes from two sources ({earlier}, and {later}) and on-conflict is \
+                 fail: take it from one of them only (keys, keys-matching) or give one a prefix"
+            ),
+        ),
     }
 }
 
-fn token_origin(config: &SourceConfig) -> String {
+fn token_origin(config: &Context) -> String {
     match &config.auth {
         AuthConfig::Token { token } => token
             .path()
@@ -71,7 +107,7 @@ fn likely_slug(environment: &str) -> Option<&'static str> {
     }
 }
 
-fn empty_result(config: &SourceConfig) -> String {
+fn empty_result(config: &Context) -> String {
     let hint = match likely_slug(&config.query.environment) {
         Some(slug) => {
             format!("--env wants the environment SLUG, not its name: did you mean --env {slug}?")
@@ -92,7 +128,7 @@ fn empty_result(config: &SourceConfig) -> String {
     )
 }
 
-fn api_failure(error: &ApiError, config: &SourceConfig) -> Fatal {
+fn api_failure(error: &ApiError, config: &Context) -> Fatal {
     let server = &config.api.base_url;
     let cause = error.cause();
     match &error.kind {
@@ -149,7 +185,7 @@ fn status_failure(
     class: &str,
     message: &str,
     retry_after: Option<std::time::Duration>,
-    config: &SourceConfig,
+    config: &Context,
 ) -> Fatal {
     let said = format!("HTTP {status}: {message}");
     if status == 429 {
@@ -223,7 +259,7 @@ fn status_failure(
     }
 }
 
-fn not_found(class: &str, message: &str, config: &SourceConfig) -> Fatal {
+fn not_found(class: &str, message: &str, config: &Context) -> Fatal {
     let lower = message.to_ascii_lowercase();
     let advice = if class == "SecretPathNotFound" || lower.contains("folder") {
         format!(
@@ -253,7 +289,7 @@ fn invalid_request(said: &str) -> Fatal {
     )
 }
 
-fn login_failure(endpoint: Endpoint, status: u16, message: &str, config: &SourceConfig) -> Fatal {
+fn login_failure(endpoint: Endpoint, status: u16, message: &str, config: &Context) -> Fatal {
     let said = format!("HTTP {status}: {message}");
     let lower = message.to_ascii_lowercase();
     let advice = match endpoint {
@@ -321,9 +357,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::api::{ApiSettings, ListQuery};
     use crate::auth::{Credential, CredentialError};
+    use crate::config::SourceConfig;
     use crate::secrets::SecretValue;
+    use crate::secrets::{KeySelection, OnConflict};
 
     const CLIENT_SECRET: &str = "ua-client-secret-0f3c9a7e5b1d";
     const ACCESS_TOKEN: &str = "st.access-token-8d2e4f6a0c1b";
@@ -365,8 +402,8 @@ mod tests {
         ..UNIVERSAL
     };
 
-    /// The only place a `SourceConfig` is built in these tests.
-    fn source(given: Given) -> SourceConfig {
+    /// The only place a `FetchConfig` is built in these tests.
+    fn source(given: Given) -> FetchConfig {
         let auth = match given.login {
             Login::Universal => AuthConfig::UniversalAuth {
                 client_id: Credential::Value {
@@ -392,32 +429,35 @@ mod tests {
                 },
             },
         };
-        SourceConfig {
+        FetchConfig {
             api: ApiSettings {
                 base_url: "https://infisical.example.com/api".to_owned(),
                 ca_cert: given.ca_cert.then(|| PathBuf::from(CA_FILE)),
                 request_timeout: Duration::from_secs(10),
             },
             auth,
-            query: ListQuery {
-                project: if given.by_slug {
-                    ProjectRef::Slug(PROJECT_SLUG.to_owned())
-                } else {
-                    ProjectRef::Id(PROJECT_ID.to_owned())
+            sources: vec![SourceConfig {
+                query: ListQuery {
+                    project: if given.by_slug {
+                        ProjectRef::Slug(PROJECT_SLUG.to_owned())
+                    } else {
+                        ProjectRef::Id(PROJECT_ID.to_owned())
+                    },
+                    environment: given.environment.to_owned(),
+                    path: "/app/db".to_owned(),
+                    recursive: false,
+                    include_imports: true,
+                    expand_references: true,
+                    tags: if given.tags {
+                        vec!["backend".to_owned(), "db".to_owned()]
+                    } else {
+                        Vec::new()
+                    },
                 },
-                environment: given.environment.to_owned(),
-                path: "/app/db".to_owned(),
-                recursive: false,
-                include_imports: true,
-                expand_references: true,
-                tags: if given.tags {
-                    vec!["backend".to_owned(), "db".to_owned()]
-                } else {
-                    Vec::new()
-                },
-            },
+                keys: KeySelection::default(),
+            }],
             allow_empty: false,
-            keys: Vec::new(),
+            on_conflict: OnConflict::Warn,
         }
     }
 
@@ -447,7 +487,7 @@ mod tests {
     struct Row {
         name: &'static str,
         given: Given,
-        error: FetchError,
+        error: FetchFailure,
         code: u8,
         says: &'static [&'static str],
     }
@@ -457,7 +497,10 @@ mod tests {
         let row = |name, given, error, code, says| Row {
             name,
             given,
-            error,
+            error: FetchFailure {
+                source: Some(0),
+                error,
+            },
             code,
             says,
         };

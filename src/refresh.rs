@@ -16,7 +16,7 @@ use crate::backoff::{Backoff, Transient};
 use crate::config::RefreshTiming;
 use crate::diagnose;
 use crate::secrets::SecretSet;
-use crate::source::{FetchError, Fetched, Source};
+use crate::source::{FetchFailure, Fetched, Sources};
 use crate::watch::CredentialWatch;
 
 /// Login refusals are retried no faster than this: universal auth locks an identity after three
@@ -78,11 +78,10 @@ impl Ack {
 
 /// The engine, before it runs.
 pub struct Engine {
-    source: Source,
+    sources: Sources,
     timing: RefreshTiming,
     wording: Wording,
     backoff: Backoff,
-    etag: Option<String>,
     current: Option<[u8; 32]>,
     applied_once: bool,
     first_refresh: Instant,
@@ -91,15 +90,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine polling `source` on `timing`; the first refresh happens at once.
-    pub fn new(source: Source, timing: RefreshTiming, wording: Wording) -> Self {
+    /// An engine polling `sources` on `timing`; the first refresh happens at once.
+    pub fn new(sources: Sources, timing: RefreshTiming, wording: Wording) -> Self {
         let interval = timing.interval;
         Self {
-            source,
+            sources,
             timing,
             wording,
             backoff: Backoff::new(interval.min(Duration::from_secs(1)), interval),
-            etag: None,
             current: None,
             applied_once: false,
             first_refresh: Instant::now(),
@@ -108,11 +106,11 @@ impl Engine {
         }
     }
 
-    /// Starts from a set the mode already applied (fetched with `etag`): the first refresh
-    /// waits one interval and only a different set is reported.
-    pub fn after_first_fetch(mut self, applied: &SecretSet, etag: Option<String>) -> Self {
+    /// Starts from a set the mode already applied (fetched through the same sources, which
+    /// kept their ETags): the first refresh waits one interval and only a different set is
+    /// reported.
+    pub fn after_first_fetch(mut self, applied: &SecretSet) -> Self {
         self.current = Some(applied.content_hash());
-        self.etag = etag;
         self.applied_once = true;
         self.first_refresh = Instant::now() + success_delay(&self.timing);
         self
@@ -138,22 +136,22 @@ impl Engine {
         // After a failed renewal, the token waits for the backoff instead of waking us at once.
         let mut token_hold = Instant::now();
         loop {
-            let wake = match self.source.auth_ref().next_refresh() {
+            let wake = match self.sources.auth_ref().next_refresh() {
                 Some(due) if due.max(token_hold) < next_refresh => due.max(token_hold),
                 _ => next_refresh,
             };
             tokio::select! {
                 () = events.closed() => return,
                 Some(()) = credential_change(&mut self.credentials) => {
-                    self.source.auth().reload_credentials();
+                    self.sources.auth().reload_credentials();
                     continue;
                 }
                 () = sleep_until(wake) => {}
             }
             if Instant::now() < next_refresh {
                 // Woken for the token only.
-                if let Err(error) = self.source.auth().refresh_if_due().await {
-                    let error = FetchError::from(error);
+                if let Err(error) = self.sources.auth().refresh_if_due().await {
+                    let error = FetchFailure::from(error);
                     let delay = self.failure_delay(&error);
                     tracing::warn!(
                         "token renewal failed: {}; the current token is used meanwhile; \
@@ -179,14 +177,13 @@ impl Engine {
     async fn refresh(&mut self, events: &mpsc::Sender<Event>) -> Option<Duration> {
         // A failed renewal is not a failed refresh: the current token may still be good, and
         // if it is not, the list call logs in again.
-        if let Err(error) = self.source.auth().refresh_if_due().await {
-            let error = FetchError::from(error);
+        if let Err(error) = self.sources.auth().refresh_if_due().await {
+            let error = FetchFailure::from(error);
             tracing::warn!("token renewal failed: {}", self.advice(&error));
         }
-        let (event, delay) = match self.source.fetch(self.etag.as_deref()).await {
+        let (event, delay) = match self.sources.fetch(true).await {
             Ok(Fetched::NotModified) => (Event::Unchanged, self.success_delay()),
-            Ok(Fetched::Secrets { secrets, etag }) => {
-                self.etag = etag;
+            Ok(Fetched::Secrets(secrets)) => {
                 let hash = secrets.content_hash();
                 if self.current == Some(hash) {
                     (Event::Unchanged, self.success_delay())
@@ -203,7 +200,7 @@ impl Engine {
                     }
                     // Forget what we have, so the next answer is applied even after a 304.
                     self.current = None;
-                    self.etag = None;
+                    self.sources.forget();
                     let delay = self.backoff.next_delay(None);
                     tracing::debug!(retry_in = %humantime::format_duration(rounded(delay)), "applying failed");
                     return Some(delay);
@@ -235,13 +232,14 @@ impl Engine {
 
     /// Exponential backoff capped at the interval; a server's `Retry-After` is a floor, itself
     /// capped at the larger of the interval and five minutes; at least 30 s after a refused login.
-    fn failure_delay(&mut self, error: &FetchError) -> Duration {
+    fn failure_delay(&mut self, error: &FetchFailure) -> Duration {
         let cap = retry_cap(&self.timing);
         let delay = self
             .backoff
             .next_delay(error.retry_after().map(|wait| wait.min(cap)))
             .min(cap);
         let login_refused = error
+            .error
             .api_error()
             .is_some_and(|e| e.endpoint.is_login() && !e.is_transient());
         if login_refused {
@@ -251,13 +249,13 @@ impl Engine {
         }
     }
 
-    fn advice(&self, error: &FetchError) -> String {
-        diagnose::fetch_failure(error, self.source.config()).message
+    fn advice(&self, error: &FetchFailure) -> String {
+        diagnose::fetch_failure(error, self.sources.config()).message
     }
 
     /// Sends the token's expiry when it changed; false once the mode is gone.
     async fn report_token_expiry(&mut self, events: &mpsc::Sender<Event>) -> bool {
-        let expiry = self.source.auth_ref().expires_at();
+        let expiry = self.sources.auth_ref().expires_at();
         if expiry == self.token_expiry {
             return true;
         }
@@ -320,8 +318,9 @@ mod tests {
         ProjectRef, TokenGrant,
     };
     use crate::auth::{AuthConfig, Credential};
-    use crate::config::SourceConfig;
+    use crate::config::{FetchConfig, SourceConfig};
     use crate::secrets::SecretValue;
+    use crate::secrets::{KeySelection, OnConflict};
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     enum Call {
@@ -447,8 +446,8 @@ mod tests {
         }
     }
 
-    fn source(server: &Arc<Scripted>) -> Source {
-        let config = SourceConfig {
+    fn source(server: &Arc<Scripted>) -> Sources {
+        let config = FetchConfig {
             api: ApiSettings {
                 base_url: "http://infisical.test/api".into(),
                 ca_cert: None,
@@ -464,19 +463,22 @@ mod tests {
                     value: SecretValue::from("secret"),
                 },
             },
-            query: ListQuery {
-                project: ProjectRef::Id("project".into()),
-                environment: "dev".into(),
-                path: "/".into(),
-                recursive: false,
-                include_imports: true,
-                expand_references: true,
-                tags: Vec::new(),
-            },
+            sources: vec![SourceConfig {
+                query: ListQuery {
+                    project: ProjectRef::Id("project".into()),
+                    environment: "dev".into(),
+                    path: "/".into(),
+                    recursive: false,
+                    include_imports: true,
+                    expand_references: true,
+                    tags: Vec::new(),
+                },
+                keys: KeySelection::default(),
+            }],
             allow_empty: false,
-            keys: Vec::new(),
+            on_conflict: OnConflict::Warn,
         };
-        Source::new(config, Arc::clone(server) as Arc<dyn Infisical>, false)
+        Sources::new(config, Arc::clone(server) as Arc<dyn Infisical>, false)
     }
 
     const WORDING: Wording = Wording {

@@ -330,24 +330,102 @@ pub fn merge(
     (set, shadowed)
 }
 
-/// Keeps only the listed keys, renamed; returns the remote keys that do not exist.
-pub fn select_keys(
-    set: &SecretSet,
-    mappings: &[(String, String)],
-) -> Result<SecretSet, Vec<String>> {
-    let mut selected = SecretSet::new();
-    let mut missing = Vec::new();
-    for (remote, local) in mappings {
-        match set.get(remote) {
-            Some(value) => selected.insert(local.clone(), value.clone()),
-            None => missing.push(remote.clone()),
+/// `REMOTE=LOCAL` (`--key`, `keys:`): take REMOTE, name it LOCAL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyMapping {
+    /// The key in Infisical.
+    pub remote: String,
+    /// The name it gets here.
+    pub local: String,
+}
+
+/// Which keys of one source are taken, and under which names.
+#[derive(Clone, Debug, Default)]
+pub struct KeySelection {
+    /// Listed keys, renamed; each must exist (`--key`, `keys:`).
+    pub mappings: Vec<KeyMapping>,
+    /// Keys whose name matches, kept under their own name (`--key-matching`, `keys-matching:`).
+    pub matching: Option<regex_lite::Regex>,
+    /// Put in front of every key taken (`prefix:`).
+    pub prefix: String,
+}
+
+impl KeySelection {
+    /// The selected keys, renamed and prefixed. With neither mappings nor a pattern every key
+    /// is taken; otherwise the listed keys and the matching ones (a listed key's new name wins
+    /// over a matching key of that name). Fails with the listed keys that do not exist.
+    pub fn apply(&self, set: &SecretSet) -> Result<SecretSet, Vec<String>> {
+        let everything = self.mappings.is_empty() && self.matching.is_none();
+        let mut selected = SecretSet::new();
+        if let Some(pattern) = &self.matching {
+            for (key, value) in set.iter().filter(|(key, _)| pattern.is_match(key)) {
+                selected.insert(format!("{}{key}", self.prefix), value.clone());
+            }
+        }
+        if everything {
+            for (key, value) in set.iter() {
+                selected.insert(format!("{}{key}", self.prefix), value.clone());
+            }
+        }
+        let mut missing = Vec::new();
+        for mapping in &self.mappings {
+            match set.get(&mapping.remote) {
+                Some(value) => {
+                    selected.insert(format!("{}{}", self.prefix, mapping.local), value.clone());
+                }
+                None => missing.push(mapping.remote.clone()),
+            }
+        }
+        if missing.is_empty() {
+            Ok(selected)
+        } else {
+            Err(missing)
         }
     }
-    if missing.is_empty() {
-        Ok(selected)
-    } else {
-        Err(missing)
+}
+
+/// What to do when two sources produce the same final key (`on-conflict:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnConflict {
+    /// The later source wins, with a warning naming the key and both sources.
+    #[default]
+    Warn,
+    /// Refuse (exit 65), naming the key and both sources.
+    Fail,
+}
+
+/// The same final key produced by two sources (indexes into the sources as configured).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The key.
+    pub key: String,
+    /// The source whose value is replaced.
+    pub earlier: usize,
+    /// The source whose value is used.
+    pub later: usize,
+}
+
+/// Merges the sets of several sources in order: a later source wins a key that an earlier one
+/// also has, and every such key is reported.
+pub fn merge_sources<'a>(
+    sets: impl IntoIterator<Item = &'a SecretSet>,
+) -> (SecretSet, Vec<Conflict>) {
+    let mut merged = SecretSet::new();
+    let mut origin: BTreeMap<String, usize> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    for (index, set) in sets.into_iter().enumerate() {
+        for (key, value) in set.iter() {
+            if let Some(earlier) = origin.insert(key.to_owned(), index) {
+                conflicts.push(Conflict {
+                    key: key.to_owned(),
+                    earlier,
+                    later: index,
+                });
+            }
+            merged.insert(key.to_owned(), value.clone());
+        }
     }
+    (merged, conflicts)
 }
 
 #[cfg(test)]
@@ -491,19 +569,89 @@ mod tests {
         assert_eq!(shadowed[0].kept, "/app");
     }
 
+    fn mapping(remote: &str, local: &str) -> KeyMapping {
+        KeyMapping {
+            remote: remote.into(),
+            local: local.into(),
+        }
+    }
+
+    fn keys(set: &SecretSet) -> Vec<&str> {
+        set.keys().collect()
+    }
+
     #[test]
     fn selected_keys_are_renamed_and_missing_ones_reported() {
-        let set: SecretSet = [
-            ("A".to_owned(), SecretValue::from("1")),
-            ("B".to_owned(), SecretValue::from("2")),
-        ]
-        .into_iter()
-        .collect();
-        let picked = select_keys(&set, &[("A".into(), "a_file".into())]).unwrap();
-        assert_eq!(picked.keys().collect::<Vec<_>>(), ["a_file"]);
+        let set = set(&[("A", "1"), ("B", "2")]);
+        let picked = KeySelection {
+            mappings: vec![mapping("A", "a_file")],
+            ..KeySelection::default()
+        };
+        assert_eq!(keys(&picked.apply(&set).unwrap()), ["a_file"]);
+        let missing = KeySelection {
+            mappings: vec![mapping("A", "A"), mapping("C", "C")],
+            ..KeySelection::default()
+        };
+        assert_eq!(missing.apply(&set).unwrap_err(), ["C"]);
+    }
+
+    #[test]
+    fn patterns_listed_keys_and_prefixes_combine() {
+        let set = set(&[
+            ("DB_USER", "u"),
+            ("DB_PASS", "p"),
+            ("API_KEY", "k"),
+            ("HOST", "h"),
+        ]);
+        let everything = KeySelection {
+            prefix: "APP_".into(),
+            ..KeySelection::default()
+        };
         assert_eq!(
-            select_keys(&set, &[("A".into(), "A".into()), ("C".into(), "C".into())]).unwrap_err(),
-            ["C"]
+            keys(&everything.apply(&set).unwrap()),
+            ["APP_API_KEY", "APP_DB_PASS", "APP_DB_USER", "APP_HOST"]
+        );
+        let matching = KeySelection {
+            mappings: vec![mapping("HOST", "DB_HOST")],
+            matching: Some(regex_lite::Regex::new("^DB_").unwrap()),
+            prefix: "BACKEND_".into(),
+        };
+        let picked = matching.apply(&set).unwrap();
+        assert_eq!(
+            keys(&picked),
+            ["BACKEND_DB_HOST", "BACKEND_DB_PASS", "BACKEND_DB_USER"]
+        );
+        assert_eq!(picked.get("BACKEND_DB_HOST").unwrap().expose(), "h");
+        // A pattern that matches nothing selects nothing (an empty source is judged later).
+        let none = KeySelection {
+            matching: Some(regex_lite::Regex::new("^NOPE").unwrap()),
+            ..KeySelection::default()
+        };
+        assert!(none.apply(&set).unwrap().is_empty());
+    }
+
+    #[test]
+    fn later_sources_win_and_every_shared_key_is_reported() {
+        let first = set(&[("A", "1"), ("B", "1")]);
+        let second = set(&[("B", "2"), ("C", "2")]);
+        let third = set(&[("B", "3")]);
+        let (merged, conflicts) = merge_sources([&first, &second, &third]);
+        assert_eq!(merged.get("B").unwrap().expose(), "3");
+        assert_eq!(keys(&merged), ["A", "B", "C"]);
+        assert_eq!(
+            conflicts,
+            [
+                Conflict {
+                    key: "B".into(),
+                    earlier: 0,
+                    later: 1
+                },
+                Conflict {
+                    key: "B".into(),
+                    earlier: 1,
+                    later: 2
+                },
+            ]
         );
     }
 }

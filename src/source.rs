@@ -1,13 +1,15 @@
-//! One source of secrets (a project, environment and folder): fetch, merge imports, select keys.
+//! The sources of secrets (each a project, environment and folder) fetched in one pass with one
+//! identity: one conditional list request per source, imports merged, keys selected, renamed and
+//! prefixed, then the sources merged (a later source wins a key, with a warning or an error).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::{ApiError, Infisical, ListOutcome};
+use crate::api::{ApiError, Infisical, ListOutcome, ListQuery};
 use crate::auth::{AuthError, Authenticator};
 use crate::backoff::Transient;
-use crate::config::SourceConfig;
-use crate::secrets::{self, FolderSecret, SecretSet};
+use crate::config::{FetchConfig, SourceConfig};
+use crate::secrets::{self, FolderSecret, OnConflict, SecretSet};
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +35,16 @@ pub enum FetchError {
         /// The remote keys not found.
         keys: Vec<String>,
     },
+    /// Two sources produce the same final key and `on-conflict: fail` was given.
+    #[error("secret {key:?} comes from two sources: {earlier} and {later}")]
+    Conflict {
+        /// The final key.
+        key: String,
+        /// The earlier source, described.
+        earlier: String,
+        /// The later source, described.
+        later: String,
+    },
 }
 
 impl FetchError {
@@ -55,39 +67,99 @@ impl Transient for FetchError {
     }
 }
 
+/// A failed fetch and the source it concerns (`None`: the login, or all sources together).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct FetchFailure {
+    /// Index of the source, as configured.
+    pub source: Option<usize>,
+    /// What went wrong.
+    #[source]
+    pub error: FetchError,
+}
+
+impl FetchFailure {
+    fn of(source: usize) -> impl Fn(FetchError) -> Self + Copy {
+        move |error| Self {
+            source: Some(source),
+            error,
+        }
+    }
+}
+
+impl From<FetchError> for FetchFailure {
+    fn from(error: FetchError) -> Self {
+        Self {
+            source: None,
+            error,
+        }
+    }
+}
+
+impl From<AuthError> for FetchFailure {
+    fn from(error: AuthError) -> Self {
+        FetchError::from(error).into()
+    }
+}
+
+impl Transient for FetchFailure {
+    fn is_transient(&self) -> bool {
+        self.error.is_transient()
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.error.retry_after()
+    }
+}
+
 /// The result of a fetch.
 pub enum Fetched {
-    /// The server said nothing changed since the ETag we sent.
+    /// Every source said nothing changed since the ETags we sent.
     NotModified,
-    /// The secrets as they should be materialized.
-    Secrets {
-        /// Merged, selected and renamed secrets.
-        secrets: SecretSet,
-        /// The ETag to send next time.
-        etag: Option<String>,
-    },
+    /// The secrets as they should be materialized, every source merged.
+    Secrets(SecretSet),
 }
 
-/// A configured source with its client and token.
-pub struct Source {
+/// One source and what its last answer was.
+struct SourceState {
     config: SourceConfig,
+    /// The ETag of the last full answer, sent as `If-None-Match`.
+    etag: Option<String>,
+    /// The last full answer, processed: reused when the server answers 304.
+    last: Option<SecretSet>,
+}
+
+/// The configured sources with their client and token.
+pub struct Sources {
+    config: FetchConfig,
     client: Arc<dyn Infisical>,
     auth: Authenticator,
+    states: Vec<SourceState>,
 }
 
-impl Source {
-    /// A source using `client`; nothing is sent until the first fetch.
-    pub fn new(config: SourceConfig, client: Arc<dyn Infisical>, renew_token_auth: bool) -> Self {
+impl Sources {
+    /// The sources of `config`, fetched with `client`; nothing is sent until the first fetch.
+    pub fn new(config: FetchConfig, client: Arc<dyn Infisical>, renew_token_auth: bool) -> Self {
         let auth = Authenticator::new(Arc::clone(&client), config.auth.clone(), renew_token_auth);
+        let states = config
+            .sources
+            .iter()
+            .map(|source| SourceState {
+                config: source.clone(),
+                etag: None,
+                last: None,
+            })
+            .collect();
         Self {
             config,
             client,
             auth,
+            states,
         }
     }
 
     /// The configuration.
-    pub fn config(&self) -> &SourceConfig {
+    pub fn config(&self) -> &FetchConfig {
         &self.config
     }
 
@@ -101,14 +173,57 @@ impl Source {
         &self.auth
     }
 
-    /// One list request (two if the token was refused and a fresh one had to be obtained).
-    pub async fn fetch(&mut self, etag: Option<&str>) -> Result<Fetched, FetchError> {
+    /// Forgets every ETag, so the next fetch gets full answers.
+    pub fn forget(&mut self) {
+        for state in &mut self.states {
+            state.etag = None;
+        }
+    }
+
+    /// Fetches every source: one list request each (two if the token was refused and a fresh
+    /// one had to be obtained), conditional on the last ETag when `conditional`.
+    pub async fn fetch(&mut self, conditional: bool) -> Result<Fetched, FetchFailure> {
+        let mut changed = false;
+        for index in 0..self.states.len() {
+            let state = &self.states[index];
+            let etag = if conditional && state.last.is_some() {
+                state.etag.clone()
+            } else {
+                None
+            };
+            let has_last = state.last.is_some();
+            let outcome = self
+                .list(index, etag.as_deref())
+                .await
+                .map_err(FetchFailure::of(index))?;
+            match outcome {
+                ListOutcome::NotModified if has_last => {}
+                // Without a kept answer a 304 cannot be used: ask again without an ETag.
+                ListOutcome::NotModified => {
+                    let fresh = self
+                        .list(index, None)
+                        .await
+                        .map_err(FetchFailure::of(index))?;
+                    self.keep(index, fresh)?;
+                    changed = true;
+                }
+                fresh => {
+                    self.keep(index, fresh)?;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return Ok(Fetched::NotModified);
+        }
+        self.merged().map(Fetched::Secrets)
+    }
+
+    /// One list request for source `index`, logging in again once if the token is refused.
+    async fn list(&mut self, index: usize, etag: Option<&str>) -> Result<ListOutcome, FetchError> {
+        let query: &ListQuery = &self.states[index].config.query;
         let token = self.auth.token().await?;
-        let outcome = match self
-            .client
-            .list_secrets(&token, &self.config.query, etag)
-            .await
-        {
+        match self.client.list_secrets(&token, query, etag).await {
             Err(error) if error.is_token_rejected() => {
                 let reason = error
                     .server_error()
@@ -116,81 +231,101 @@ impl Source {
                     .unwrap_or_default();
                 self.auth.replace_rejected_token(&reason).await?;
                 let token = self.auth.token().await?;
-                self.client
-                    .list_secrets(&token, &self.config.query, etag)
-                    .await?
+                Ok(self.client.list_secrets(&token, query, etag).await?)
             }
-            other => other?,
-        };
-        match outcome {
-            ListOutcome::NotModified => Ok(Fetched::NotModified),
-            ListOutcome::Fresh { response, etag } => {
-                let hidden: Vec<String> = response
-                    .secrets
-                    .iter()
-                    .chain(
-                        response
-                            .imports
-                            .iter()
-                            .flatten()
-                            .flat_map(|i| i.secrets.iter()),
-                    )
-                    .filter(|s| s.secret_value_hidden)
-                    .map(|s| s.secret_key.clone())
-                    .collect();
-                if !hidden.is_empty() {
-                    return Err(FetchError::HiddenValues { keys: hidden });
-                }
-                let local = response
-                    .secrets
-                    .into_iter()
-                    .filter(|s| s.kind.as_deref() != Some("personal"))
-                    .map(|s| FolderSecret {
-                        key: s.secret_key,
-                        path: s
-                            .secret_path
-                            .unwrap_or_else(|| self.config.query.path.clone()),
-                        value: s.secret_value,
-                    })
-                    .collect();
-                let imports = response
-                    .imports
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|import| {
-                        import
-                            .secrets
-                            .into_iter()
-                            .map(|s| (s.secret_key, s.secret_value))
-                            .collect()
-                    })
-                    .collect();
-                let (merged, shadowed) = secrets::merge(local, imports);
-                for duplicate in shadowed {
-                    tracing::warn!(
-                        key = duplicate.key,
-                        used = duplicate.kept,
-                        ignored = duplicate.ignored,
-                        "secret key exists in several folders; using the shallowest"
-                    );
-                }
-                let secrets = if self.config.keys.is_empty() {
-                    merged
-                } else {
-                    let mappings: Vec<(String, String)> = self
-                        .config
-                        .keys
-                        .iter()
-                        .map(|m| (m.remote.clone(), m.local.clone()))
-                        .collect();
-                    secrets::select_keys(&merged, &mappings)
-                        .map_err(|keys| FetchError::MissingKeys { keys })?
-                };
-                if secrets.is_empty() && !self.config.allow_empty {
-                    return Err(FetchError::Empty);
-                }
-                Ok(Fetched::Secrets { secrets, etag })
-            }
+            other => Ok(other?),
         }
+    }
+
+    /// Processes a full answer of source `index` and keeps it (and its ETag).
+    fn keep(&mut self, index: usize, outcome: ListOutcome) -> Result<(), FetchFailure> {
+        let ListOutcome::Fresh { response, etag } = outcome else {
+            return Ok(());
+        };
+        let state = &mut self.states[index];
+        let fail = FetchFailure::of(index);
+        let hidden: Vec<String> = response
+            .secrets
+            .iter()
+            .chain(
+                response
+                    .imports
+                    .iter()
+                    .flatten()
+                    .flat_map(|i| i.secrets.iter()),
+            )
+            .filter(|s| s.secret_value_hidden)
+            .map(|s| s.secret_key.clone())
+            .collect();
+        if !hidden.is_empty() {
+            return Err(fail(FetchError::HiddenValues { keys: hidden }));
+        }
+        let folder = &state.config.query.path;
+        let local = response
+            .secrets
+            .into_iter()
+            .filter(|s| s.kind.as_deref() != Some("personal"))
+            .map(|s| FolderSecret {
+                key: s.secret_key,
+                path: s.secret_path.unwrap_or_else(|| folder.clone()),
+                value: s.secret_value,
+            })
+            .collect();
+        let imports = response
+            .imports
+            .unwrap_or_default()
+            .into_iter()
+            .map(|import| {
+                import
+                    .secrets
+                    .into_iter()
+                    .map(|s| (s.secret_key, s.secret_value))
+                    .collect()
+            })
+            .collect();
+        let (merged, shadowed) = secrets::merge(local, imports);
+        for duplicate in shadowed {
+            tracing::warn!(
+                key = duplicate.key,
+                used = duplicate.kept,
+                ignored = duplicate.ignored,
+                "secret key exists in several folders; using the shallowest"
+            );
+        }
+        let selected = state
+            .config
+            .keys
+            .apply(&merged)
+            .map_err(|keys| fail(FetchError::MissingKeys { keys }))?;
+        if selected.is_empty() && !self.config.allow_empty {
+            return Err(fail(FetchError::Empty));
+        }
+        state.etag = etag;
+        state.last = Some(selected);
+        Ok(())
+    }
+
+    /// Every source's last answer, merged in order.
+    fn merged(&self) -> Result<SecretSet, FetchFailure> {
+        let sets = self.states.iter().filter_map(|state| state.last.as_ref());
+        let (merged, conflicts) = secrets::merge_sources(sets);
+        for conflict in conflicts {
+            let earlier = self.states[conflict.earlier].config.describe();
+            let later = self.states[conflict.later].config.describe();
+            if self.config.on_conflict == OnConflict::Fail {
+                return Err(FetchError::Conflict {
+                    key: conflict.key,
+                    earlier,
+                    later,
+                }
+                .into());
+            }
+            tracing::warn!(
+                key = conflict.key,
+                "secret {:?} comes from two sources; using {later} over {earlier}",
+                conflict.key
+            );
+        }
+        Ok(merged)
     }
 }

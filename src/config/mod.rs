@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use regex_lite::Regex;
 
 use crate::api::{ApiSettings, ListQuery, ProjectRef};
 use crate::auth::{read_credential_file, AuthConfig, Credential, CredentialError};
@@ -19,7 +20,7 @@ use crate::cli::{
     SourceArgs,
 };
 use crate::error::{exit, Fatal};
-use crate::secrets::{InvalidKeys, SecretValue};
+use crate::secrets::{InvalidKeys, KeyMapping, KeySelection, OnConflict, SecretValue};
 use crate::sink::{OutputConfig, Owner, SinkError, WriteOptions};
 
 /// Reads environment variables; tests pass a map instead of touching the process environment.
@@ -132,33 +133,80 @@ impl From<ConfigError> for Fatal {
     }
 }
 
-/// `--key REMOTE=LOCAL`: take REMOTE, write it as LOCAL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyMapping {
-    /// The key in Infisical.
-    pub remote: String,
-    /// The name it gets here.
-    pub local: String,
-}
-
-/// Everything about one source of secrets: server, credentials, and what to list.
+/// Where the secrets come from: one server and identity, and one or more sources.
 #[derive(Clone, Debug)]
-pub struct SourceConfig {
+pub struct FetchConfig {
     /// Server settings.
     pub api: ApiSettings,
     /// Credentials.
     pub auth: AuthConfig,
-    /// What to list: project, environment, folder and filters.
-    pub query: ListQuery,
-    /// An empty result is fine.
+    /// The sources, fetched in order; a later source wins a key an earlier one also has.
+    pub sources: Vec<SourceConfig>,
+    /// An empty source is fine.
     pub allow_empty: bool,
-    /// Only these keys, renamed (empty: all keys).
-    pub keys: Vec<KeyMapping>,
+    /// What to do when two sources produce the same final key.
+    pub on_conflict: OnConflict,
+}
+
+/// One source of secrets: what to list, and which of its keys to take under which names.
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    /// Project, environment, folder and filters.
+    pub query: ListQuery,
+    /// Which keys, renamed and prefixed.
+    pub keys: KeySelection,
+}
+
+impl FetchConfig {
+    /// Validates the server, credential and (single) source options of the command line.
+    pub fn from_args(args: &SourceArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            api: api_settings(args)?,
+            auth: checked_auth(args, env)?,
+            sources: vec![SourceConfig::from_args(args)?],
+            allow_empty: args.allow_empty,
+            on_conflict: OnConflict::Warn,
+        })
+    }
+}
+
+/// `--api-url`, `--ca-cert` and `--request-timeout`.
+fn api_settings(args: &SourceArgs) -> Result<ApiSettings, ConfigError> {
+    let api = ApiSettings {
+        base_url: normalize_api_url(&args.api_url)?,
+        ca_cert: args.ca_cert.clone(),
+        request_timeout: positive(args.request_timeout, "--request-timeout")?,
+    };
+    if let Some(path) = &api.ca_cert {
+        check_ca_file(path)?;
+    }
+    Ok(api)
+}
+
+/// The credentials, each read once now: a typo should not wait for a login.
+fn checked_auth(args: &SourceArgs, env: &dyn Environment) -> Result<AuthConfig, ConfigError> {
+    let auth = auth_config(args, env)?;
+    match &auth {
+        AuthConfig::UniversalAuth {
+            client_id,
+            client_secret,
+        } => {
+            client_id.read("client id")?;
+            client_secret.read("client secret")?;
+        }
+        AuthConfig::Kubernetes { token_file, .. } => {
+            read_credential_file(token_file, "service-account token")?;
+        }
+        AuthConfig::Token { token } => {
+            token.read("access token")?;
+        }
+    }
+    Ok(auth)
 }
 
 impl SourceConfig {
-    /// Validates the source options.
-    pub fn from_args(args: &SourceArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+    /// Validates the options of the one source the command line describes.
+    pub fn from_args(args: &SourceArgs) -> Result<Self, ConfigError> {
         let environment = args
             .environment
             .as_deref()
@@ -171,31 +219,6 @@ impl SourceConfig {
             (None, Some(slug)) => ProjectRef::Slug(slug),
             _ => return Err(ConfigError::ProjectChoice),
         };
-        let api = ApiSettings {
-            base_url: normalize_api_url(&args.api_url)?,
-            ca_cert: args.ca_cert.clone(),
-            request_timeout: positive(args.request_timeout, "--request-timeout")?,
-        };
-        if let Some(path) = &api.ca_cert {
-            check_ca_file(path)?;
-        }
-        let auth = auth_config(args, env)?;
-        // Fail fast on a missing credential file: a typo here should not wait for a login.
-        match &auth {
-            AuthConfig::UniversalAuth {
-                client_id,
-                client_secret,
-            } => {
-                client_id.read("client id")?;
-                client_secret.read("client secret")?;
-            }
-            AuthConfig::Kubernetes { token_file, .. } => {
-                read_credential_file(token_file, "service-account token")?;
-            }
-            AuthConfig::Token { token } => {
-                token.read("access token")?;
-            }
-        }
         let query = ListQuery {
             project,
             environment,
@@ -211,13 +234,35 @@ impl SourceConfig {
                 .collect(),
         };
         Ok(Self {
-            api,
-            auth,
             query,
-            allow_empty: args.allow_empty,
-            keys: parse_key_mappings(&args.keys)?,
+            keys: KeySelection {
+                mappings: parse_key_mappings(&args.keys)?,
+                matching: args
+                    .key_matching
+                    .as_deref()
+                    .map(|pattern| parse_key_pattern("--key-matching", pattern))
+                    .transpose()?,
+                prefix: String::new(),
+            },
         })
     }
+
+    /// How messages name this source: `project slug "x" environment "prod" path "/app"`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} environment {:?} path {:?}",
+            self.query.project, self.query.environment, self.query.path
+        )
+    }
+}
+
+/// Compiles a key pattern; a bad one names the option and what is wrong with it.
+pub fn parse_key_pattern(option: &'static str, pattern: &str) -> Result<Regex, ConfigError> {
+    Regex::new(pattern).map_err(|error| ConfigError::Invalid {
+        option,
+        value: pattern.to_owned(),
+        reason: format!("not a regular expression: {error}"),
+    })
 }
 
 fn non_empty(value: &Option<String>) -> Option<String> {
@@ -404,7 +449,7 @@ fn auth_config(args: &SourceArgs, env: &dyn Environment) -> Result<AuthConfig, C
 #[derive(Clone, Debug)]
 pub struct CheckConfig {
     /// Server, credentials and what to list.
-    pub source: SourceConfig,
+    pub fetch: FetchConfig,
     /// How long transient failures are retried (`--retry-deadline`).
     pub retry_deadline: Duration,
 }
@@ -413,7 +458,7 @@ impl CheckConfig {
     /// Validates every `check` option.
     pub fn from_args(args: &CheckArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            source: SourceConfig::from_args(&args.source, env)?,
+            fetch: FetchConfig::from_args(&args.source, env)?,
             retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
         })
     }
@@ -423,7 +468,7 @@ impl CheckConfig {
 #[derive(Clone, Debug)]
 pub struct InitConfig {
     /// Server, credentials and what to list.
-    pub source: SourceConfig,
+    pub fetch: FetchConfig,
     /// The outputs.
     pub output: OutputConfig,
     /// How long transient failures are retried (`--retry-deadline`).
@@ -434,7 +479,7 @@ impl InitConfig {
     /// Validates every `init` option; the outputs are checked before anything is sent.
     pub fn from_args(args: &InitArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
         Ok(Self {
-            source: SourceConfig::from_args(&args.source, env)?,
+            fetch: FetchConfig::from_args(&args.source, env)?,
             output: checked_outputs(&args.output)?,
             retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
         })
@@ -445,7 +490,7 @@ impl InitConfig {
 #[derive(Clone, Debug)]
 pub struct SidecarConfig {
     /// Server, credentials and what to list.
-    pub source: SourceConfig,
+    pub fetch: FetchConfig,
     /// The outputs.
     pub output: OutputConfig,
     /// `--interval` and `--jitter`.
@@ -463,7 +508,7 @@ pub struct SidecarConfig {
 impl SidecarConfig {
     /// Validates every `sidecar` option.
     pub fn from_args(args: &SidecarArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
-        let source = SourceConfig::from_args(&args.source, env)?;
+        let fetch = FetchConfig::from_args(&args.source, env)?;
         let output = checked_outputs(&args.output)?;
         let timing = RefreshTiming::from_args(&args.refresh)?;
         let max_staleness = match args.max_staleness {
@@ -471,7 +516,7 @@ impl SidecarConfig {
             None => timing.interval * 3,
         };
         Ok(Self {
-            source,
+            fetch,
             output,
             timing,
             on_change: OnChangeConfig::from_args(args)?,
@@ -486,7 +531,7 @@ impl SidecarConfig {
 #[derive(Clone, Debug)]
 pub struct ExecConfig {
     /// Server, credentials and what to list.
-    pub source: SourceConfig,
+    pub fetch: FetchConfig,
     /// What to do with keys that cannot be env names.
     pub invalid_keys: InvalidKeys,
     /// Inherited variables win over secrets of the same name.
@@ -515,7 +560,7 @@ pub struct WatchConfig {
 impl ExecConfig {
     /// Validates every `exec` option; the watch options only with `--watch`.
     pub fn from_args(args: &ExecArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
-        let source = SourceConfig::from_args(&args.source, env)?;
+        let fetch = FetchConfig::from_args(&args.source, env)?;
         let watch = if args.watch {
             Some(WatchConfig {
                 timing: RefreshTiming::from_args(&args.refresh)?,
@@ -526,7 +571,7 @@ impl ExecConfig {
             None
         };
         Ok(Self {
-            source,
+            fetch,
             invalid_keys: args.keys.invalid_keys,
             preserve_env: args.preserve_env,
             keep_env: args.keep_env.clone(),
@@ -794,8 +839,8 @@ mod tests {
             .collect()
     }
 
-    fn build(args: &[&str], env: &[(&str, &str)]) -> Result<SourceConfig, ConfigError> {
-        SourceConfig::from_args(&source(args), &env_map(env))
+    fn build(args: &[&str], env: &[(&str, &str)]) -> Result<FetchConfig, ConfigError> {
+        FetchConfig::from_args(&source(args), &env_map(env))
     }
 
     /// Parses `MODE` with a valid token-auth source plus `args`.

@@ -6,19 +6,18 @@ use std::sync::Arc;
 use crate::api::InfisicalClient;
 use crate::config::CheckConfig;
 use crate::error::Fatal;
-use crate::source::Source;
+use crate::source::Sources;
 
 /// Runs `check`: prints one key name per line on stdout (never a value).
 pub async fn run(config: CheckConfig) -> Result<(), Fatal> {
-    let client = InfisicalClient::new(&config.source.api)?;
-    let mut source = Source::new(config.source, Arc::new(client), false);
-    let (secrets, _) = super::fetch_once(&mut source, config.retry_deadline).await?;
-    let source = source.config();
+    let client = InfisicalClient::new(&config.fetch.api)?;
+    let mut sources = Sources::new(config.fetch, Arc::new(client), false);
+    let secrets = super::fetch_once(&mut sources, config.retry_deadline).await?;
+    let fetch = sources.config();
     tracing::info!(
         secrets = secrets.len(),
-        method = source.auth.method_name(),
-        environment = source.query.environment,
-        path = source.query.path,
+        method = fetch.auth.method_name(),
+        sources = fetch.sources.len(),
         "check passed"
     );
     let mut out = std::io::stdout().lock();

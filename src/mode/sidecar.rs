@@ -10,7 +10,7 @@ use crate::health::{self, Health, RefreshResult};
 use crate::on_change::OnChange;
 use crate::refresh::{Engine, Event, Wording};
 use crate::sink::{Outputs, WriteOutcome};
-use crate::source::Source;
+use crate::source::Sources;
 use crate::watch;
 
 /// Runs the sidecar until `shutdown` resolves (SIGTERM/SIGINT, see
@@ -20,7 +20,7 @@ pub async fn run(
     shutdown: impl Future<Output = &'static str>,
 ) -> Result<(), Fatal> {
     let SidecarConfig {
-        source: source_config,
+        fetch,
         output,
         timing,
         on_change,
@@ -30,7 +30,7 @@ pub async fn run(
     } = config;
     let mut outputs = Outputs::new(output);
     let on_change = OnChange::new(on_change)?;
-    let client = Arc::new(InfisicalClient::new(&source_config.api)?);
+    let client = Arc::new(InfisicalClient::new(&fetch.api)?);
     let health = Arc::new(Health::new(max_staleness, client.request_counts()));
     if let Some(address) = listen {
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
@@ -42,9 +42,9 @@ pub async fn run(
         tracing::info!("health endpoints on http://{address}/healthz, /readyz, /metrics");
         tokio::spawn(health::serve(listener, Arc::clone(&health)));
     }
-    let credential_watch = watch::watch_credentials(&source_config.auth.watched_files());
-    let source = Source::new(source_config, client, renew_token);
-    let mut refresh = Engine::new(source, timing, WORDING)
+    let credential_watch = watch::watch_credentials(&fetch.auth.watched_files());
+    let sources = Sources::new(fetch, client, renew_token);
+    let mut refresh = Engine::new(sources, timing, WORDING)
         .watching(credential_watch)
         .spawn();
     tracing::info!(

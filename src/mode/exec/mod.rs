@@ -20,7 +20,7 @@ use crate::cli::CONSUMED_ENV_VARS;
 use crate::config::ExecConfig;
 use crate::error::Fatal;
 use crate::refresh::{Engine, Wording};
-use crate::source::Source;
+use crate::source::Sources;
 
 pub use environment::{ChildEnv, EnvRecipe};
 pub use error::ExecError;
@@ -54,11 +54,11 @@ pub async fn run(config: ExecConfig, signals: Option<Signals>) -> Result<Outcome
     }
     // A typo in COMMAND fails at once, before any request is sent.
     let program = Program::resolve(&config.command, std::env::var_os("PATH").as_deref())?;
-    let client = InfisicalClient::new(&config.source.api)?;
-    let mut source = Source::new(config.source, Arc::new(client), false);
+    let client = InfisicalClient::new(&config.fetch.api)?;
+    let mut sources = Sources::new(config.fetch, Arc::new(client), false);
 
     let Some((mut signals, watch)) = watch else {
-        let (secrets, _) = super::fetch_once(&mut source, config.retry_deadline).await?;
+        let secrets = super::fetch_once(&mut sources, config.retry_deadline).await?;
         let child_env = recipe.build(secrets)?;
         // Rust ignores SIGPIPE and an ignored signal stays ignored across execve, so the app
         // would get EPIPE where it expects to die quietly (`app | head`). A handled signal is
@@ -74,14 +74,14 @@ pub async fn run(config: ExecConfig, signals: Option<Signals>) -> Result<Outcome
         return Ok(Outcome::Replace(Prepared::new(&program, &child_env)?));
     };
 
-    let (secrets, etag) = tokio::select! {
-        fetched = super::fetch_once(&mut source, config.retry_deadline) => fetched?,
+    let secrets = tokio::select! {
+        fetched = super::fetch_once(&mut sources, config.retry_deadline) => fetched?,
         signal = signals.termination() => {
             tracing::info!("{signal} received before the command started; exiting");
             return Ok(Outcome::Exited(128 + signal as u8));
         }
     };
-    let engine = Engine::new(source, watch.timing, WORDING).after_first_fetch(&secrets, etag);
+    let engine = Engine::new(sources, watch.timing, WORDING).after_first_fetch(&secrets);
     let child_env = recipe.build(secrets)?;
     let supervision = Supervision {
         restart_signal: watch.restart_signal,

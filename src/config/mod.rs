@@ -4,7 +4,7 @@
 //! [`crate::cli`] is the raw layer; here every value is checked and parsed once, with one clear
 //! message per bad field, so the modes never see a CLI string or an invalid combination.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -21,7 +21,7 @@ use crate::cli::{
 };
 use crate::error::{exit, Fatal};
 use crate::secrets::{InvalidKeys, KeyMapping, KeySelection, OnConflict, SecretValue};
-use crate::sink::{OutputConfig, Owner, SinkError, WriteOptions};
+use crate::sink::{Output, OutputConfig, Owner, SinkError, Target};
 
 /// Reads environment variables; tests pass a map instead of touching the process environment.
 pub trait Environment {
@@ -611,15 +611,26 @@ pub fn output_config(args: &OutputArgs) -> Result<OutputConfig, ConfigError> {
         })?),
         None => None,
     };
+    let dir = args.out_dir.clone().map(|path| Output::Dir {
+        path,
+        decode: BTreeMap::new(),
+    });
+    let file = args.out_file.clone().map(|path| Output::File {
+        path,
+        format: args.format,
+    });
     Ok(OutputConfig {
-        dir: args.out_dir.clone(),
-        file: args.out_file.clone().map(|file| (file, args.format)),
-        options: WriteOptions {
-            file_mode,
-            owner,
-            require_tmpfs: args.require_tmpfs,
-        },
+        targets: dir
+            .into_iter()
+            .chain(file)
+            .map(|output| Target {
+                output,
+                mode: file_mode,
+                owner,
+            })
+            .collect(),
         invalid_keys: args.keys.invalid_keys,
+        require_tmpfs: args.require_tmpfs,
     })
 }
 
@@ -1152,9 +1163,14 @@ mod tests {
             "skip",
         ])
         .unwrap();
-        assert_eq!(
-            config.output.file,
-            Some(("/run/app.json".into(), Format::Json))
+        assert!(
+            matches!(
+                &config.output.targets[..],
+                [_, Target { output: Output::File { path, format: Format::Json }, .. }]
+                    if path == Path::new("/run/app.json")
+            ),
+            "{:?}",
+            config.output.targets
         );
         assert_eq!(config.output.invalid_keys, InvalidKeys::Skip);
         let argv = ["infisical-materializer", "init", "--format", "toml"];
@@ -1200,7 +1216,9 @@ mod tests {
         };
         let config = InitConfig::from_args(&args, &env_map(TOKEN)).unwrap();
         assert_eq!(config.retry_deadline, cli::DEFAULT_RETRY_DEADLINE);
-        assert_eq!(config.output.dir, Some(out));
+        assert!(
+            matches!(&config.output.targets[..], [Target { output: Output::Dir { path, .. }, .. }] if *path == out)
+        );
         let Command::Init(args) = parse("init", &[]) else {
             unreachable!()
         };

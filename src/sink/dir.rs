@@ -15,7 +15,7 @@
 //! may start with `..`); apart from those and the `KEY -> ..data/KEY` links, nothing in DIR is
 //! ever touched.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -23,12 +23,14 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use zeroize::Zeroizing;
+
 use super::error::SinkError;
 use super::fs::{
     create_dirs, fchown, file_matches, lchown, remove_created, sync_dir, write_new, Content,
 };
 use super::options::{Owner, WriteOptions, WriteOutcome};
-use crate::secrets::{KeyRule, SecretSet};
+use crate::secrets::{KeyRule, SecretSet, SecretValue};
 
 /// The link to the current version.
 pub const DATA_LINK: &str = "..data";
@@ -39,32 +41,85 @@ const LINK_TMP: &str = "..link_tmp";
 /// The role a key plays in `--out-dir`, as messages name it.
 pub const DIR_OUTPUT: &str = "a file name in --out-dir";
 
-/// Writes `secrets` into `dir` as one atomic version; stages and commits at once.
-pub fn write(
-    dir: &Path,
-    secrets: &SecretSet,
-    options: &WriteOptions,
-) -> Result<WriteOutcome, SinkError> {
-    stage(dir, secrets, options)?.commit()
+/// What one version of an `--out-dir` holds: for each key, the secret's value, or the bytes a
+/// `decode` option made of it (wiped on drop).
+#[derive(Default)]
+pub struct DirFiles<'a> {
+    files: BTreeMap<&'a str, FileBytes<'a>>,
 }
 
-/// Prepares a write of `secrets` into `dir` without making it visible: creates `dir` if
+/// The content of one file of a [`DirFiles`].
+enum FileBytes<'a> {
+    /// The value as it is.
+    Value(&'a SecretValue),
+    /// The value decoded (e.g. from base64).
+    Decoded(Zeroizing<Vec<u8>>),
+}
+
+impl<'a> DirFiles<'a> {
+    /// Adds `key` holding `value` as it is.
+    pub fn insert_value(&mut self, key: &'a str, value: &'a SecretValue) {
+        self.files.insert(key, FileBytes::Value(value));
+    }
+
+    /// Adds `key` holding `bytes` (a decoded value).
+    pub fn insert_decoded(&mut self, key: &'a str, bytes: Zeroizing<Vec<u8>>) {
+        self.files.insert(key, FileBytes::Decoded(bytes));
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.files.keys().copied()
+    }
+
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        self.files.get(key).map(FileBytes::bytes)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'a str, &[u8])> + '_ {
+        self.files.iter().map(|(key, bytes)| (*key, bytes.bytes()))
+    }
+
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+}
+
+impl<'a> From<&'a SecretSet> for DirFiles<'a> {
+    fn from(secrets: &'a SecretSet) -> Self {
+        let mut files = DirFiles::default();
+        for (key, value) in secrets.iter() {
+            files.insert_value(key, value);
+        }
+        files
+    }
+}
+
+impl FileBytes<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            FileBytes::Value(value) => value.expose().as_bytes(),
+            FileBytes::Decoded(bytes) => bytes,
+        }
+    }
+}
+
+/// Prepares a write of `files` into `dir` without making it visible: creates `dir` if
 /// missing, removes leftovers of interrupted runs and, when the content differs from the
 /// current version, writes the new version's hidden directory completely.
 ///
 /// Every key must be a valid file name ([`KeyRule::FileName`]); others are refused.
 pub fn stage(
     dir: &Path,
-    secrets: &SecretSet,
+    files: &DirFiles<'_>,
     options: &WriteOptions,
 ) -> Result<StagedDir, SinkError> {
-    for key in secrets.keys() {
+    for key in files.keys() {
         KeyRule::FileName.check(key, DIR_OUTPUT)?;
     }
     let created = create_dirs(dir, options.parent_dir_mode(), options.owner)?;
     let mut staged = StagedDir {
         dir: dir.to_path_buf(),
-        keys: secrets.keys().map(str::to_owned).collect(),
+        keys: files.keys().map(str::to_owned).collect(),
         owner: options.owner,
         previous: None,
         new: None,
@@ -73,7 +128,7 @@ pub fn stage(
     };
     staged.previous = current_version(dir)?;
     remove_leftovers(dir, staged.previous.as_deref());
-    for key in secrets.keys() {
+    for key in files.keys() {
         let path = dir.join(key);
         if path.symlink_metadata().is_ok_and(|meta| meta.is_dir()) {
             return Err(SinkError::Io {
@@ -88,12 +143,12 @@ pub fn stage(
     let unchanged = staged
         .previous
         .as_deref()
-        .is_some_and(|previous| version_matches(&dir.join(previous), secrets, options));
+        .is_some_and(|previous| version_matches(&dir.join(previous), files, options));
     if !unchanged {
         let name = create_version_dir(dir)?;
         // Recorded before writing, so that dropping `staged` on an error removes it.
         staged.new = Some(name.clone());
-        write_version(&dir.join(&name), secrets, options)?;
+        write_version(&dir.join(&name), files, options)?;
     }
     Ok(staged)
 }
@@ -191,9 +246,9 @@ fn current_version(dir: &Path) -> Result<Option<String>, SinkError> {
     Ok(Some(target.to_string_lossy().into_owned()))
 }
 
-/// Whether the version directory holds exactly `secrets`: the same names, bytes and modes (and
+/// Whether the version directory holds exactly `files`: the same names, bytes and modes (and
 /// owner, when one is set). Errors count as "different".
-fn version_matches(version: &Path, secrets: &SecretSet, options: &WriteOptions) -> bool {
+fn version_matches(version: &Path, files: &DirFiles<'_>, options: &WriteOptions) -> bool {
     let file_name = version.file_name().and_then(OsStr::to_str).unwrap_or("");
     if !file_name.starts_with("..") || file_name.contains('/') {
         return false;
@@ -218,19 +273,14 @@ fn version_matches(version: &Path, secrets: &SecretSet, options: &WriteOptions) 
             return false;
         };
         let name = entry.file_name();
-        match name.to_str().and_then(|name| secrets.get(name)) {
+        match name.to_str().and_then(|name| files.get(name)) {
             Some(_) => count += 1,
             None => return false,
         }
     }
-    count == secrets.len()
-        && secrets.iter().all(|(key, value)| {
-            file_matches(
-                &version.join(key),
-                value.expose().as_bytes(),
-                options.file_mode,
-                options.owner,
-            )
+    count == files.len()
+        && files.iter().all(|(key, bytes)| {
+            file_matches(&version.join(key), bytes, options.file_mode, options.owner)
         })
 }
 
@@ -259,11 +309,11 @@ fn create_version_dir(dir: &Path) -> Result<String, SinkError> {
 /// and owner and syncs it.
 fn write_version(
     version: &Path,
-    secrets: &SecretSet,
+    files: &DirFiles<'_>,
     options: &WriteOptions,
 ) -> Result<(), SinkError> {
-    for (key, value) in secrets.iter() {
-        let content = Content::Bytes(value.expose().as_bytes());
+    for (key, bytes) in files.iter() {
+        let content = Content::Bytes(bytes);
         write_new(
             &version.join(key),
             content,
@@ -445,7 +495,16 @@ mod tests {
     use fake_infisical::prerequisite;
 
     use super::*;
-    use crate::secrets::{KeyError, SecretValue};
+    use crate::secrets::KeyError;
+
+    /// Writes `secrets` into `dir` as one atomic version; stages and commits at once.
+    fn write(
+        dir: &Path,
+        secrets: &SecretSet,
+        options: &WriteOptions,
+    ) -> Result<WriteOutcome, SinkError> {
+        stage(dir, &secrets.into(), options)?.commit()
+    }
 
     fn set(pairs: &[(&str, &str)]) -> SecretSet {
         pairs
@@ -767,7 +826,7 @@ mod tests {
 
         // A staged version dropped without commit disappears.
         fs::remove_dir(dir.join("B")).unwrap();
-        let staged = stage(dir, &set(&[("A", "3")]), &WriteOptions::default()).unwrap();
+        let staged = stage(dir, &(&set(&[("A", "3")])).into(), &WriteOptions::default()).unwrap();
         assert!(staged.changes_content());
         assert_eq!(listing(dir).len(), before.len() + 1);
         drop(staged);
@@ -779,7 +838,12 @@ mod tests {
     fn a_missing_dir_is_created_and_removed_again_when_staging_fails() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("a/b");
-        let staged = stage(&dir, &set(&[("A", "1")]), &WriteOptions::default()).unwrap();
+        let staged = stage(
+            &dir,
+            &(&set(&[("A", "1")])).into(),
+            &WriteOptions::default(),
+        )
+        .unwrap();
         assert!(
             dir.join("..data").symlink_metadata().is_err(),
             "visible before commit"

@@ -45,6 +45,17 @@ pub enum SinkError {
         /// What to do about it.
         fix: &'static str,
     },
+    /// A `decode` option cannot decode a secret's value, or names a secret that is not there
+    /// (exit 65).
+    #[error("{output}: keys.{key}: {problem}")]
+    Decode {
+        /// The output, e.g. `--out-dir /run/secrets/app`.
+        output: String,
+        /// The key.
+        key: String,
+        /// What is wrong (never the value).
+        problem: &'static str,
+    },
     /// A filesystem operation failed (exit 73).
     #[error("{}", io_message(path, action, source))]
     Io {
@@ -62,7 +73,9 @@ impl SinkError {
     /// The documented exit code: 65 for keys and values, 73 for writing.
     pub fn exit_code(&self) -> u8 {
         match self {
-            SinkError::InvalidKey(_) | SinkError::UnrepresentableValue { .. } => exit::DATA,
+            SinkError::InvalidKey(_)
+            | SinkError::UnrepresentableValue { .. }
+            | SinkError::Decode { .. } => exit::DATA,
             SinkError::NotTmpfs { .. } | SinkError::Unwritable { .. } | SinkError::Io { .. } => {
                 exit::CANT_WRITE
             }

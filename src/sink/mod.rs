@@ -23,4 +23,4 @@ pub use error::{ParseError, SinkError};
 pub use format::Format;
 pub use fs::{check_writable, TargetKind};
 pub use options::{Owner, WriteOptions, WriteOutcome};
-pub use outputs::{OutputConfig, Outputs};
+pub use outputs::{Decode, Output, OutputConfig, Outputs, Target};

@@ -1,37 +1,86 @@
 //! Every configured output written together: all of them or none.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::dir::{DirFiles, StagedDir};
 use super::error::SinkError;
+use super::file::StagedFile;
 use super::format::{self, Format};
 use super::fs::{check_writable, is_memory_backed, TargetKind};
-use super::options::{WriteOptions, WriteOutcome};
+use super::options::{Owner, WriteOptions, WriteOutcome};
 use super::{dir, file};
 use crate::secrets::{usable_keys, InvalidKeys, KeyRule, SecretSet};
+use base64::Engine as _;
+use zeroize::Zeroizing;
 
-/// The outputs configured on the command line.
+/// How a value is decoded before it is written to its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decode {
+    /// Standard base64 (with padding), e.g. a keystore stored as text in Infisical.
+    Base64,
+}
+
+/// What an output writes.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// One file per secret, swapped atomically like a Kubernetes Secret volume (`--out-dir`).
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Keys whose value is decoded before it is written.
+        decode: BTreeMap<String, Decode>,
+    },
+    /// Every secret in one file of one format (`--out-file`).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        format: Format,
+    },
+}
+
+impl Output {
+    /// How messages name the output: `--out-dir /run/secrets`.
+    pub fn describe(&self) -> String {
+        match self {
+            Output::Dir { path, .. } => format!("--out-dir {}", path.display()),
+            Output::File { path, .. } => format!("--out-file {}", path.display()),
+        }
+    }
+}
+
+/// One output with its file mode and owner.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// What is written where.
+    pub output: Output,
+    /// Permission bits of the files written.
+    pub mode: u32,
+    /// Owner of what is written.
+    pub owner: Option<Owner>,
+}
+
+/// Every configured output.
 #[derive(Clone, Debug)]
 pub struct OutputConfig {
-    /// `--out-dir`: one file per secret.
-    pub dir: Option<PathBuf>,
-    /// `--out-file` and `--format`: every secret in one file.
-    pub file: Option<(PathBuf, Format)>,
-    /// Mode, owner and tmpfs policy.
-    pub options: WriteOptions,
+    /// The outputs, written together: all or none.
+    pub targets: Vec<Target>,
     /// `--invalid-keys`.
     pub invalid_keys: InvalidKeys,
+    /// Refuse targets that are not on tmpfs/ramfs (`--require-tmpfs`).
+    pub require_tmpfs: bool,
 }
 
 impl OutputConfig {
-    /// Checks, before anything is fetched, that every configured target (the `--out-dir`
-    /// directory, the `--out-file` file) can be created and written; see [`check_writable`].
+    /// Checks, before anything is fetched, that every target (a directory, a file) can be
+    /// created and written; see [`check_writable`].
     pub fn check_targets(&self) -> Result<(), SinkError> {
-        if let Some(dir) = &self.dir {
-            check_writable(dir, TargetKind::Directory)?;
-        }
-        if let Some((file, _)) = &self.file {
-            check_writable(file, TargetKind::File)?;
+        for target in &self.targets {
+            match &target.output {
+                Output::Dir { path, .. } => check_writable(path, TargetKind::Directory)?,
+                Output::File { path, .. } => check_writable(path, TargetKind::File)?,
+            }
         }
         Ok(())
     }
@@ -45,6 +94,12 @@ pub struct Outputs {
     warned_keys: HashSet<(String, String)>,
     /// Targets already warned about for not being on tmpfs.
     warned_tmpfs: HashSet<PathBuf>,
+}
+
+/// A target's content, prepared before anything is written.
+enum Prepared<'a> {
+    Dir(&'a Path, DirFiles<'a>),
+    File(&'a Path, Zeroizing<Vec<u8>>),
 }
 
 impl Outputs {
@@ -64,99 +119,139 @@ impl Outputs {
 
     /// Whether no output is configured.
     pub fn is_empty(&self) -> bool {
-        self.config.dir.is_none() && self.config.file.is_none()
+        self.config.targets.is_empty()
     }
 
     /// Writes `secrets` to every output, or changes none of them.
     ///
     /// Checks keys against every output's rules (`Fail`: an error naming the key, the reason
     /// and the output; `Skip`: the key is left out of that output, with one warning per key),
-    /// encodes the single-file content and checks for tmpfs (one warning per target, or an
+    /// decodes and encodes every content and checks for tmpfs (one warning per target, or an
     /// error with `--require-tmpfs`) before anything is written. Then stages every output and
     /// commits them; outputs whose content is already on disk are not written at all.
     pub fn write(&mut self, secrets: &SecretSet) -> Result<WriteOutcome, SinkError> {
         let policy = self.config.invalid_keys;
-        let dir = match &self.config.dir {
-            Some(dir) => {
-                let usable = usable_keys(
-                    secrets,
-                    KeyRule::FileName,
-                    dir::DIR_OUTPUT,
-                    policy,
-                    Some(&mut self.warned_keys),
-                )?;
-                Some((dir.clone(), usable))
-            }
-            None => None,
-        };
-        let file = match &self.config.file {
-            Some((path, format)) => {
-                let content = if format.needs_env_names() {
-                    let output = format!("an environment variable name in the {format} --out-file");
-                    let usable = usable_keys(
-                        secrets,
-                        KeyRule::EnvName,
-                        &output,
-                        policy,
-                        Some(&mut self.warned_keys),
-                    )?;
-                    format::encode(*format, &usable)?
-                } else {
-                    format::encode(*format, secrets)?
-                };
-                Some((path.clone(), content))
-            }
-            None => None,
-        };
-
-        if let Some((path, _)) = &dir {
-            self.check_tmpfs(path)?;
+        // The keys each target may use; directory contents borrow from these.
+        let mut usable = Vec::with_capacity(self.config.targets.len());
+        for target in &self.config.targets {
+            let (rule, role) = match &target.output {
+                Output::Dir { .. } => (KeyRule::FileName, dir::DIR_OUTPUT.to_owned()),
+                Output::File { format, .. } if format.needs_env_names() => (
+                    KeyRule::EnvName,
+                    format!("an environment variable name in the {format} --out-file"),
+                ),
+                Output::File { .. } => {
+                    usable.push(None);
+                    continue;
+                }
+            };
+            let keys = usable_keys(secrets, rule, &role, policy, Some(&mut self.warned_keys))?;
+            usable.push(Some(keys));
         }
-        if let Some((path, _)) = &file {
-            self.check_tmpfs(path)?;
+        let mut prepared = Vec::with_capacity(self.config.targets.len());
+        for (target, keys) in self.config.targets.iter().zip(&usable) {
+            let keys = keys.as_ref().unwrap_or(secrets);
+            prepared.push(match &target.output {
+                Output::Dir { path, decode } => {
+                    Prepared::Dir(path, dir_files(&target.output, keys, decode)?)
+                }
+                Output::File { path, format } => {
+                    Prepared::File(path, format::encode(*format, keys)?)
+                }
+            });
+        }
+        for content in &prepared {
+            let (Prepared::Dir(path, _) | Prepared::File(path, _)) = content;
+            check_tmpfs(path, self.config.require_tmpfs, &mut self.warned_tmpfs)?;
         }
 
-        let options = &self.config.options;
         // A staged output that is dropped uncommitted removes what it staged, so a failure
         // below leaves every target as it was.
-        let staged_dir = match &dir {
-            Some((path, usable)) => Some(dir::stage(path, usable, options)?),
-            None => None,
-        };
-        let staged_file = match &file {
-            Some((path, content)) => Some(file::stage(path, content, options)?),
-            None => None,
-        };
-
-        let mut outcome = WriteOutcome::Unchanged;
-        if let Some(staged) = staged_dir {
-            outcome = outcome.and(staged.commit()?);
+        let mut staged = Vec::with_capacity(prepared.len());
+        for (target, content) in self.config.targets.iter().zip(&prepared) {
+            let options = WriteOptions {
+                file_mode: target.mode,
+                owner: target.owner,
+                require_tmpfs: self.config.require_tmpfs,
+            };
+            staged.push(match content {
+                Prepared::Dir(path, files) => Staged::Dir(dir::stage(path, files, &options)?),
+                Prepared::File(path, bytes) => Staged::File(file::stage(path, bytes, &options)?),
+            });
         }
-        if let Some(staged) = staged_file {
-            outcome = outcome.and(staged.commit()?);
+        let mut outcome = WriteOutcome::Unchanged;
+        for staged in staged {
+            outcome = outcome.and(match staged {
+                Staged::Dir(dir) => dir.commit()?,
+                Staged::File(file) => file.commit()?,
+            });
         }
         Ok(outcome)
     }
+}
 
-    fn check_tmpfs(&mut self, target: &Path) -> Result<(), SinkError> {
-        if is_memory_backed(target)? {
-            return Ok(());
-        }
-        if self.config.options.require_tmpfs {
-            return Err(SinkError::NotTmpfs {
-                path: target.to_path_buf(),
-            });
-        }
-        if self.warned_tmpfs.insert(target.to_path_buf()) {
-            tracing::warn!(
-                path = %target.display(),
-                "{} is not on tmpfs or ramfs: secrets may reach a disk; mount an emptyDir with \
-                 medium: Memory there, or pass --require-tmpfs to refuse",
-                target.display()
-            );
-        }
-        Ok(())
+/// Warns once per target not on tmpfs or ramfs, or refuses it with `--require-tmpfs`.
+fn check_tmpfs(
+    target: &Path,
+    require_tmpfs: bool,
+    warned: &mut HashSet<PathBuf>,
+) -> Result<(), SinkError> {
+    if is_memory_backed(target)? {
+        return Ok(());
     }
+    if require_tmpfs {
+        return Err(SinkError::NotTmpfs {
+            path: target.to_path_buf(),
+        });
+    }
+    if warned.insert(target.to_path_buf()) {
+        tracing::warn!(
+            path = %target.display(),
+            "{} is not on tmpfs or ramfs: secrets may reach a disk; mount an emptyDir with \
+             medium: Memory there, or pass --require-tmpfs to refuse",
+            target.display()
+        );
+    }
+    Ok(())
+}
+
+/// A staged target, committed once every target is staged.
+enum Staged {
+    Dir(StagedDir),
+    File(StagedFile),
+}
+
+/// The files of a directory output: values as they are, or decoded where `decode` says so.
+fn dir_files<'a>(
+    output: &Output,
+    secrets: &'a SecretSet,
+    decode: &'a BTreeMap<String, Decode>,
+) -> Result<DirFiles<'a>, SinkError> {
+    let problem = |key: &str, problem| SinkError::Decode {
+        output: output.describe(),
+        key: key.to_owned(),
+        problem,
+    };
+    let mut files = DirFiles::default();
+    for (key, value) in secrets.iter() {
+        match decode.get(key) {
+            None => files.insert_value(key, value),
+            Some(Decode::Base64) => {
+                let mut bytes = Zeroizing::new(Vec::with_capacity(value.expose().len()));
+                base64::engine::general_purpose::STANDARD
+                    .decode_vec(value.expose().trim(), &mut bytes)
+                    .map_err(|_| problem(key, "the value is not valid base64 (decode: base64)"))?;
+                files.insert_decoded(key, bytes);
+            }
+        }
+    }
+    if let Some(key) = decode.keys().find(|key| !secrets.contains(key)) {
+        return Err(problem(
+            key,
+            "no such secret; check the name (decode applies to final keys)",
+        ));
+    }
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -182,11 +277,23 @@ mod tests {
         file: Option<(PathBuf, Format)>,
         invalid_keys: InvalidKeys,
     ) -> OutputConfig {
+        let dir = dir.map(|path| Output::Dir {
+            path,
+            decode: BTreeMap::new(),
+        });
+        let file = file.map(|(path, format)| Output::File { path, format });
         OutputConfig {
-            dir,
-            file,
-            options: WriteOptions::default(),
+            targets: dir
+                .into_iter()
+                .chain(file)
+                .map(|output| Target {
+                    output,
+                    mode: WriteOptions::default().file_mode,
+                    owner: None,
+                })
+                .collect(),
             invalid_keys,
+            require_tmpfs: false,
         }
     }
 
@@ -356,10 +463,7 @@ mod tests {
         };
         let dir = root.path().join("dir");
         let mut outputs = Outputs::new(OutputConfig {
-            options: WriteOptions {
-                require_tmpfs: true,
-                ..WriteOptions::default()
-            },
+            require_tmpfs: true,
             ..config(Some(dir.clone()), None, InvalidKeys::Fail)
         });
         let error = outputs.write(&set(&[("A", "1")])).unwrap_err();
@@ -389,10 +493,7 @@ mod tests {
             Err(missing) => return prerequisite::missing(missing),
         };
         let mut outputs = Outputs::new(OutputConfig {
-            options: WriteOptions {
-                require_tmpfs: true,
-                ..WriteOptions::default()
-            },
+            require_tmpfs: true,
             ..config(
                 Some(mount.join("dir")),
                 Some((mount.join("f/app.env"), Format::Dotenv)),
@@ -408,5 +509,64 @@ mod tests {
             fs::read_to_string(mount.join("f/app.env")).unwrap(),
             "A=1\n"
         );
+    }
+
+    #[test]
+    fn each_target_has_its_own_mode_and_decoded_keys_are_exact_bytes() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let (dir, file) = (root.path().join("dir"), root.path().join("app.env"));
+        let binary: Vec<u8> = vec![0, 159, 146, 150, 255, b'\n'];
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&binary);
+        let mut config = config(
+            Some(dir.clone()),
+            Some((file.clone(), Format::Dotenv)),
+            InvalidKeys::Fail,
+        );
+        let Output::Dir { decode, .. } = &mut config.targets[0].output else {
+            unreachable!()
+        };
+        decode.insert("KEYSTORE".into(), Decode::Base64);
+        config.targets[0].mode = 0o400;
+        config.targets[1].mode = 0o444;
+        let mut outputs = Outputs::new(config);
+        outputs
+            .write(&set(&[("KEYSTORE", &encoded), ("A", "1")]))
+            .unwrap();
+        assert_eq!(fs::read(dir.join("KEYSTORE")).unwrap(), binary);
+        assert_eq!(fs::read_to_string(dir.join("A")).unwrap(), "1");
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("KEYSTORE")), 0o400);
+        assert_eq!(mode(&file), 0o444);
+        // The file output is not decoded: it carries the value as stored.
+        assert!(fs::read_to_string(&file).unwrap().contains(&encoded));
+    }
+
+    #[test]
+    fn a_value_that_is_not_base64_or_a_missing_decoded_key_changes_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("dir");
+        let mut config = config(Some(dir.clone()), None, InvalidKeys::Fail);
+        let Output::Dir { decode, .. } = &mut config.targets[0].output else {
+            unreachable!()
+        };
+        decode.insert("KEYSTORE".into(), Decode::Base64);
+        let mut outputs = Outputs::new(config);
+        let error = outputs
+            .write(&set(&[("KEYSTORE", "not base64 !! s3cr3t")]))
+            .unwrap_err();
+        assert_eq!(error.exit_code(), exit::DATA);
+        let message = error.to_string();
+        assert!(
+            message.contains("keys.KEYSTORE: the value is not valid base64"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cr3t"), "{message}");
+        let error = outputs.write(&set(&[("OTHER", "1")])).unwrap_err();
+        assert!(
+            error.to_string().contains("keys.KEYSTORE: no such secret"),
+            "{error}"
+        );
+        assert!(!dir.exists(), "nothing was written");
     }
 }

@@ -3,6 +3,7 @@
 //! This is the raw layer; [`crate::config`] turns it into validated settings. Values that are
 //! secrets (the client secret, an access token) are never flags: they would show in `ps`.
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::LazyLock;
@@ -10,7 +11,8 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
-use clap::{Arg, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::secrets::InvalidKeys;
 use crate::sink::Format;
@@ -135,6 +137,48 @@ pub struct Cli {
         default_value = "info"
     )]
     pub log_level: String,
+
+    /// YAML configuration file: every option by its long name, plus sources, outputs and
+    /// templates. Flags and environment variables override it.
+    #[arg(
+        long,
+        global = true,
+        env = "INFISICAL_MATERIALIZER_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+}
+
+/// The options given explicitly, on the command line or through their environment variable (as
+/// opposed to their defaults): they win over the configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct Explicit(HashSet<String>);
+
+impl Explicit {
+    /// The explicit options of the parsed command line (its subcommand's and the global ones),
+    /// by clap argument id (the field name, e.g. `api_url`).
+    pub fn from_matches(matches: &ArgMatches) -> Self {
+        let mut ids = HashSet::new();
+        let mut level = Some(matches);
+        while let Some(current) = level {
+            for id in current.ids() {
+                let given = matches!(
+                    current.value_source(id.as_str()),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                );
+                if given {
+                    ids.insert(id.as_str().to_owned());
+                }
+            }
+            level = current.subcommand().map(|(_, sub)| sub);
+        }
+        Self(ids)
+    }
+
+    /// Whether the option with this id was given explicitly.
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.contains(id)
+    }
 }
 
 /// The modes.

@@ -4,6 +4,8 @@
 //! [`crate::cli`] is the raw layer; here every value is checked and parsed once, with one clear
 //! message per bad field, so the modes never see a CLI string or an invalid combination.
 
+pub mod file;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};

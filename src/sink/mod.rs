@@ -9,7 +9,8 @@
 //! - [`dir`] and [`file`](mod@file) are the two outputs, [`format`](mod@format) encodes the single file;
 //! - [`fs`] is the one private-file writer under them (also used by `install`), with the
 //!   directory, ownership and filesystem checks;
-//! - [`outputs`] writes every output together; [`options`] says how; [`error`] says why not.
+//! - [`outputs`] writes every output together; [`options`] says how; [`error`] says why not;
+//! - [`template`] renders config files from secrets (minijinja), failing closed.
 
 pub mod dir;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod format;
 pub mod fs;
 pub mod options;
 pub mod outputs;
+pub mod template;
 
 pub use error::{ParseError, SinkError};
 pub use format::Format;

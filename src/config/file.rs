@@ -18,6 +18,11 @@
 //!   mean" for unknown keys;
 //! - an error never holds a value from the file (the reasons are built from key names and the
 //!   kinds of values only), so a secret pasted in the wrong place is never echoed to a log.
+//!
+//! The YAML accepted: one document; anchors and aliases (bounded by `MAX_NODES`); no tags but
+//! `!!str`; no merge keys (`<<` is an unknown key); a key given twice is an error. Booleans are
+//! `true`/`false` only (YAML 1.2: `yes` is a string, refused where a boolean is expected), and a
+//! null value (`~`, `null`, nothing) is the same as an absent key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -304,7 +304,7 @@ pub enum LogFormat {
 }
 
 /// Where the secrets come from and how to authenticate.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct SourceArgs {
     /// Infisical address, with or without a trailing `/api`.
     #[arg(long, env = "INFISICAL_API_URL", default_value = DEFAULT_API_URL, help_heading = "Infisical")]
@@ -469,7 +469,7 @@ pub struct SourceArgs {
 }
 
 /// How long a mode that fetches once keeps retrying (not the sidecar: it retries forever).
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RetryArgs {
     /// How long transient failures (connect errors, 5xx, 429) are retried before giving up.
     #[arg(long, value_parser = parse_duration, default_value = "2m", value_name = "DUR", help_heading = "Infisical")]
@@ -487,9 +487,21 @@ pub enum AuthMethod {
     Token,
 }
 
+/// Templates given on the command line.
+#[derive(Clone, Debug, Args)]
+pub struct TemplateArgs {
+    /// Render the template file SRC into DEST (repeatable), e.g. /etc/app/config.yaml.j2:/run/app/config.yaml.
+    #[arg(long = "template", value_name = "SRC:DEST", help_heading = "Output")]
+    pub templates: Vec<String>,
+}
+
 /// Where and how the secrets are written.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct OutputArgs {
+    /// A template to render from the secrets, and where (repeatable); see --config for more.
+    #[command(flatten)]
+    pub templates: TemplateArgs,
+
     /// Directory to hold one file per secret, swapped atomically like a Kubernetes Secret volume.
     #[arg(
         long,
@@ -548,7 +560,7 @@ pub struct OutputArgs {
 }
 
 /// What to do with keys that cannot be file or env names.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct InvalidKeysArgs {
     /// A key that cannot be a file name or env name: fail (exit 65) or skip it with a warning.
     #[arg(long, value_enum, default_value_t = InvalidKeys::Fail, value_name = "POLICY")]
@@ -556,7 +568,7 @@ pub struct InvalidKeysArgs {
 }
 
 /// `init` arguments.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct InitArgs {
     /// Where the secrets come from.
     #[command(flatten)]
@@ -570,7 +582,7 @@ pub struct InitArgs {
 }
 
 /// How often to refresh.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RefreshArgs {
     /// Time between refreshes (down to 100ms).
     #[arg(long, env = "INFISICAL_REFRESH_INTERVAL", value_parser = parse_duration, default_value = "5m", value_name = "DUR")]
@@ -582,7 +594,7 @@ pub struct RefreshArgs {
 }
 
 /// `sidecar` arguments.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct SidecarArgs {
     /// Where the secrets come from.
     #[command(flatten)]
@@ -633,7 +645,7 @@ pub struct SidecarArgs {
 }
 
 /// `exec` arguments.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ExecArgs {
     /// Where the secrets come from.
     #[command(flatten)]
@@ -674,13 +686,17 @@ pub struct ExecArgs {
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR", help_heading = "Watch")]
     pub grace: Duration,
 
+    /// Templates rendered before the command starts (and before each restart).
+    #[command(flatten)]
+    pub templates: TemplateArgs,
+
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND", help_heading = None)]
     pub command: Vec<String>,
 }
 
 /// `check` arguments.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct CheckArgs {
     /// Where the secrets come from.
     #[command(flatten)]
@@ -691,7 +707,7 @@ pub struct CheckArgs {
 }
 
 /// `install` arguments.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct InstallArgs {
     /// Destination path of the copy.
     #[arg(long, value_name = "PATH")]

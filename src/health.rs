@@ -39,6 +39,8 @@ struct State {
     errors: u64,
     secrets: usize,
     token_expiry: Option<SystemTime>,
+    reloads: u64,
+    reload_failures: u64,
 }
 
 /// Shared health state: the refresh loop writes it, the HTTP endpoints read it.
@@ -83,6 +85,16 @@ impl Health {
     /// Records when the access token expires.
     pub fn set_token_expiry(&self, expiry: Option<SystemTime>) {
         self.state().token_expiry = expiry;
+    }
+
+    /// Counts a reload of the configuration file: applied, or refused (the old one runs on).
+    pub fn record_reload(&self, applied: bool) {
+        let mut state = self.state();
+        if applied {
+            state.reloads += 1;
+        } else {
+            state.reload_failures += 1;
+        }
     }
 
     /// Ready: the first complete write happened and the data is not older than the bound.
@@ -131,6 +143,16 @@ impl Health {
         let _ = writeln!(out, "# HELP {prefix}_secrets Secrets currently materialized.\n# TYPE {prefix}_secrets gauge\n{prefix}_secrets {}", state.secrets);
         let expiry = state.token_expiry.map_or(0.0, unix_seconds);
         let _ = writeln!(out, "# HELP {prefix}_token_expiry_timestamp_seconds When the access token expires (0: unknown or never).\n# TYPE {prefix}_token_expiry_timestamp_seconds gauge\n{prefix}_token_expiry_timestamp_seconds {expiry}");
+        let _ = writeln!(out, "# HELP {prefix}_config_reloads_total Reloads of the configuration file by result (\"failure\": refused, the previous one runs on).\n# TYPE {prefix}_config_reloads_total counter");
+        for (result, count) in [
+            ("success", state.reloads),
+            ("failure", state.reload_failures),
+        ] {
+            let _ = writeln!(
+                out,
+                "{prefix}_config_reloads_total{{result=\"{result}\"}} {count}"
+            );
+        }
         drop(state);
         let ready = u8::from(self.readiness().is_ok());
         let _ = writeln!(out, "# HELP {prefix}_ready Whether /readyz answers 200.\n# TYPE {prefix}_ready gauge\n{prefix}_ready {ready}");

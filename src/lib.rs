@@ -36,14 +36,15 @@ pub mod watch;
 
 use std::process::ExitCode;
 
-use cli::{Cli, Command};
-use config::{CheckConfig, ExecConfig, InitConfig, ProcessEnv, SidecarConfig};
+use cli::{Cli, Command, Explicit};
+use config::{CheckConfig, ConfigFile, ExecConfig, InitConfig, ProcessEnv, SidecarConfig};
 use error::{exit, Fatal};
 use mode::exec::ExecError;
 
-/// Runs the parsed command line and returns the process exit code. Every failure has been
-/// logged as one line by then.
-pub fn run(cli: Cli) -> ExitCode {
+/// Runs the parsed command line, with the configuration file (if any) under the options given
+/// explicitly, and returns the process exit code. Every failure has been logged as one line by
+/// then.
+pub fn run(cli: Cli, explicit: Explicit, file: Option<ConfigFile>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,11 +62,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(args) => {
-                let config = CheckConfig::from_args(&args, &env)?;
+                let config = CheckConfig::load(&args, &env, file.as_ref(), &explicit)?;
                 mode::check::run(config).await.map(|()| None)
             }
             Command::Init(args) => {
-                let config = InitConfig::from_args(&args, &env)?;
+                let config = InitConfig::load(&args, &env, file.as_ref(), &explicit)?;
                 mode::init::run(config).await.map(|()| None)
             }
             Command::Sidecar(args) => {
@@ -77,8 +78,14 @@ pub fn run(cli: Cli) -> ExitCode {
                         format!("cannot install signal handlers: {e}"),
                     )
                 })?;
-                let config = SidecarConfig::from_args(&args, &env)?;
-                mode::sidecar::run(config, shutdown).await.map(|()| None)
+                let config = SidecarConfig::load(&args, &env, file.as_ref(), &explicit)?;
+                // With a configuration file, a change to it (or to a template) is applied live.
+                let reload = file
+                    .as_ref()
+                    .map(|file| mode::sidecar::Reload::new(file, args, explicit));
+                mode::sidecar::run(config, shutdown, reload)
+                    .await
+                    .map(|()| None)
             }
             Command::Exec(args) => {
                 // With --watch every catchable signal is forwarded, so its handlers come first
@@ -88,7 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 } else {
                     None
                 };
-                let config = ExecConfig::from_args(&args, &env)?;
+                let config = ExecConfig::load(&args, &env, file.as_ref(), &explicit)?;
                 mode::exec::run(config, signals).await.map(Some)
             }
             Command::Install(args) => mode::install::run(&args).map(|()| None),

@@ -1,14 +1,22 @@
-//! The `infisical-materializer` binary: parse arguments, set up logging, run.
+//! The `infisical-materializer` binary: parse arguments, read the configuration file, set up
+//! logging, run.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use infisical_materializer::cli::Cli;
+use clap::{CommandFactory, FromArgMatches};
+use infisical_materializer::cli::{Cli, Explicit};
+use infisical_materializer::config::ConfigFile;
 use infisical_materializer::error::exit;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command().try_get_matches().and_then(|matches| {
+        Ok((
+            Cli::from_arg_matches(&matches)?,
+            Explicit::from_matches(&matches),
+        ))
+    });
+    let (cli, explicit) = match parsed {
+        Ok(parsed) => parsed,
         Err(error) => {
             // clap's whole message: what is wrong, the usage, and its advice (a similar flag,
             // the possible values). --help and --version print to stdout and succeed.
@@ -20,6 +28,22 @@ fn main() -> ExitCode {
             };
         }
     };
-    infisical_materializer::logging::init(cli.log_format, &cli.log_level);
-    infisical_materializer::run(cli)
+    // The file comes before logging: it may set the log format and level.
+    let file = match cli.config.as_deref().map(ConfigFile::load).transpose() {
+        Ok(file) => file,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(error.exit_code());
+        }
+    };
+    let (format, level) =
+        match infisical_materializer::config::log_settings(&cli, &explicit, file.as_ref()) {
+            Ok(settings) => settings,
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::from(error.exit_code());
+            }
+        };
+    infisical_materializer::logging::init(format, &level);
+    infisical_materializer::run(cli, explicit, file)
 }

@@ -17,7 +17,7 @@ use crate::config::RefreshTiming;
 use crate::diagnose;
 use crate::secrets::SecretSet;
 use crate::source::{FetchFailure, Fetched, Sources};
-use crate::watch::CredentialWatch;
+use crate::watch::{self, FileWatch};
 
 /// Login refusals are retried no faster than this: universal auth locks an identity after three
 /// wrong secrets within 30 seconds.
@@ -85,8 +85,10 @@ pub struct Engine {
     current: Option<[u8; 32]>,
     applied_once: bool,
     first_refresh: Instant,
-    credentials: Option<CredentialWatch>,
+    credentials: Option<FileWatch>,
     token_expiry: Option<SystemTime>,
+    /// The last failure was a refused login.
+    login_refused: bool,
 }
 
 impl Engine {
@@ -103,6 +105,7 @@ impl Engine {
             first_refresh: Instant::now(),
             credentials: None,
             token_expiry: None,
+            login_refused: false,
         }
     }
 
@@ -118,7 +121,7 @@ impl Engine {
 
     /// Re-reads credential files when this watch reports a change, so a rotated credential is
     /// checked and kept before the next login.
-    pub fn watching(mut self, credentials: Option<CredentialWatch>) -> Self {
+    pub fn watching(mut self, credentials: Option<FileWatch>) -> Self {
         self.credentials = credentials;
         self
     }
@@ -142,8 +145,13 @@ impl Engine {
             };
             tokio::select! {
                 () = events.closed() => return,
-                Some(()) = credential_change(&mut self.credentials) => {
+                Some(()) = watch::changed(&mut self.credentials) => {
                     self.sources.auth().reload_credentials();
+                    // A rotated credential is tried at once after a refused login, rather than
+                    // after the 30 s that a refused login otherwise waits.
+                    if std::mem::take(&mut self.login_refused) {
+                        next_refresh = Instant::now();
+                    }
                     continue;
                 }
                 () = sleep_until(wake) => {}
@@ -242,6 +250,7 @@ impl Engine {
             .error
             .api_error()
             .is_some_and(|e| e.endpoint.is_login() && !e.is_transient());
+        self.login_refused = login_refused;
         if login_refused {
             delay.max(LOGIN_REFUSED_FLOOR)
         } else {
@@ -270,13 +279,6 @@ fn rounded(delay: Duration) -> Duration {
         Duration::from_secs(delay.as_secs())
     } else {
         Duration::from_millis(delay.as_millis() as u64)
-    }
-}
-
-async fn credential_change(watch: &mut Option<CredentialWatch>) -> Option<()> {
-    match watch {
-        Some(watch) => watch.changes.recv().await,
-        None => std::future::pending().await,
     }
 }
 

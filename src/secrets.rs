@@ -350,6 +350,15 @@ pub struct KeySelection {
     pub prefix: String,
 }
 
+impl PartialEq for KeySelection {
+    fn eq(&self, other: &Self) -> bool {
+        self.mappings == other.mappings
+            && self.prefix == other.prefix
+            && self.matching.as_ref().map(regex_lite::Regex::as_str)
+                == other.matching.as_ref().map(regex_lite::Regex::as_str)
+    }
+}
+
 impl KeySelection {
     /// The selected keys, renamed and prefixed. With neither mappings nor a pattern every key
     /// is taken; otherwise the listed keys and the matching ones (a listed key's new name wins

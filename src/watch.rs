@@ -1,5 +1,7 @@
-//! Watches credential files (a projected service-account token, a client secret) so a rotated
-//! credential is picked up, validated and kept as the "last good" one before the next login.
+//! Watches files that may change under a running sidecar: credentials (a projected
+//! service-account token, a client secret), the configuration file and its templates. Kubelet
+//! updates projected volumes, Secrets and ConfigMaps by swapping a `..data` symlink in the
+//! directory, so directories are watched, not files.
 
 use std::path::{Path, PathBuf};
 
@@ -7,21 +9,20 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 /// A running watch; changes arrive on `changes` (coalesced: one pending message at most).
-pub struct CredentialWatch {
+pub struct FileWatch {
     _watcher: notify::RecommendedWatcher,
     /// Receives a message after any change in a watched file's directory.
     pub changes: mpsc::Receiver<()>,
 }
 
-/// Watches the directories holding `files`. Kubelet replaces projected files by swapping a
-/// `..data` symlink in the directory, so the directory is what must be watched, not the file.
-/// Returns `None` (after a warning) when watching is impossible; logins still re-read the files.
-pub fn watch_credentials(files: &[PathBuf]) -> Option<CredentialWatch> {
+/// Watches the directories holding `files` (`what` names them in warnings, e.g. "credential
+/// files"). Returns `None` (after a warning) when watching is impossible.
+pub fn watch_files(files: &[PathBuf], what: &str) -> Option<FileWatch> {
     if files.is_empty() {
         return None;
     }
     let (sender, changes) = mpsc::channel(1);
-    // Only events about the credential files themselves, or kubelet's `..data` swap, count:
+    // Only events about the files themselves, or kubelet's `..data` swap, count:
     // the directory may hold other files (even our own outputs).
     let mut names: Vec<std::ffi::OsString> = files
         .iter()
@@ -43,9 +44,7 @@ pub fn watch_credentials(files: &[PathBuf]) -> Option<CredentialWatch> {
     let mut watcher = match notify::recommended_watcher(handler) {
         Ok(watcher) => watcher,
         Err(error) => {
-            tracing::warn!(
-                "cannot watch credential files ({error}); they are still re-read at every login"
-            );
+            tracing::warn!("cannot watch {what} ({error}); changes to them are not seen");
             return None;
         }
     };
@@ -55,13 +54,21 @@ pub fn watch_credentials(files: &[PathBuf]) -> Option<CredentialWatch> {
     for directory in directories {
         if let Err(error) = watcher.watch(directory, RecursiveMode::NonRecursive) {
             tracing::warn!(
-                "cannot watch {} ({error}); credentials there are still re-read at every login",
+                "cannot watch {} ({error}); changes to {what} there are not seen",
                 directory.display()
             );
         }
     }
-    Some(CredentialWatch {
+    Some(FileWatch {
         _watcher: watcher,
         changes,
     })
+}
+
+/// The next change seen by `watch`; pending forever without a watch.
+pub async fn changed(watch: &mut Option<FileWatch>) -> Option<()> {
+    match watch {
+        Some(watch) => watch.changes.recv().await,
+        None => std::future::pending().await,
+    }
 }

@@ -75,7 +75,7 @@ impl fmt::Display for Endpoint {
 }
 
 /// How to reach the server.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiSettings {
     /// Base URL ending in `/api`, no trailing slash.
     pub base_url: String,

@@ -30,7 +30,7 @@ pub enum CredentialError {
 }
 
 /// Where a credential comes from. Files are re-read at every login (kubelet rotates them).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
     /// A file whose trimmed content is the credential.
     File(PathBuf),
@@ -83,7 +83,7 @@ pub fn read_credential_file(
 }
 
 /// How to authenticate.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthConfig {
     /// Universal auth: client id and client secret.
     UniversalAuth {

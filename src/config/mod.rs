@@ -5,6 +5,9 @@
 //! message per bad field, so the modes never see a CLI string or an invalid combination.
 
 pub mod file;
+pub mod layer;
+
+pub use layer::ConfigFile;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -18,11 +21,12 @@ use regex_lite::Regex;
 use crate::api::{ApiSettings, ListQuery, ProjectRef};
 use crate::auth::{read_credential_file, AuthConfig, Credential, CredentialError};
 use crate::cli::{
-    self, AuthMethod, CheckArgs, ExecArgs, InitArgs, OutputArgs, RefreshArgs, SidecarArgs,
-    SourceArgs,
+    self, AuthMethod, CheckArgs, ExecArgs, Explicit, InitArgs, OutputArgs, RefreshArgs,
+    SidecarArgs, SourceArgs, TemplateArgs,
 };
 use crate::error::{exit, Fatal};
 use crate::secrets::{InvalidKeys, KeyMapping, KeySelection, OnConflict, SecretValue};
+use crate::sink::template::TemplateError;
 use crate::sink::{Output, OutputConfig, Owner, SinkError, Target};
 
 /// Reads environment variables; tests pass a map instead of touching the process environment.
@@ -104,6 +108,21 @@ pub enum ConfigError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// The configuration file cannot be used.
+    #[error(transparent)]
+    File(#[from] file::FileError),
+    /// A template file cannot be read.
+    #[error("cannot read the template {}: {source}; check the path (a ConfigMap mount?)", path.display())]
+    Template {
+        /// The template file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A template is not valid Jinja.
+    #[error(transparent)]
+    TemplateSyntax(#[from] TemplateError),
     /// An output target that cannot be created or written.
     #[error(transparent)]
     Output(#[from] SinkError),
@@ -124,6 +143,7 @@ impl ConfigError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ConfigError::Output(error) => error.exit_code(),
+            ConfigError::TemplateSyntax(error) => error.exit_code(),
             _ => exit::USAGE,
         }
     }
@@ -136,7 +156,7 @@ impl From<ConfigError> for Fatal {
 }
 
 /// Where the secrets come from: one server and identity, and one or more sources.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FetchConfig {
     /// Server settings.
     pub api: ApiSettings,
@@ -151,7 +171,7 @@ pub struct FetchConfig {
 }
 
 /// One source of secrets: what to list, and which of its keys to take under which names.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SourceConfig {
     /// Project, environment, folder and filters.
     pub query: ListQuery,
@@ -162,12 +182,29 @@ pub struct SourceConfig {
 impl FetchConfig {
     /// Validates the server, credential and (single) source options of the command line.
     pub fn from_args(args: &SourceArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+        Self::build(args, env, None)
+    }
+
+    /// The same, with the configuration file's `sources` and `on-conflict` (the file's other
+    /// keys are already laid into `args`).
+    fn build(
+        args: &SourceArgs,
+        env: &dyn Environment,
+        file: Option<&ConfigFile>,
+    ) -> Result<Self, ConfigError> {
+        let mut sources = match file {
+            Some(file) => file.sources()?,
+            None => Vec::new(),
+        };
+        if sources.is_empty() {
+            sources.push(SourceConfig::from_args(args)?);
+        }
         Ok(Self {
             api: api_settings(args)?,
             auth: checked_auth(args, env)?,
-            sources: vec![SourceConfig::from_args(args)?],
+            sources,
             allow_empty: args.allow_empty,
-            on_conflict: OnConflict::Warn,
+            on_conflict: file.map_or(OnConflict::Warn, ConfigFile::on_conflict),
         })
     }
 }
@@ -459,8 +496,23 @@ pub struct CheckConfig {
 impl CheckConfig {
     /// Validates every `check` option.
     pub fn from_args(args: &CheckArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+        Self::load(args, env, None, &Explicit::default())
+    }
+
+    /// Validates every `check` option, with the configuration file under the flags.
+    pub fn load(
+        args: &CheckArgs,
+        env: &dyn Environment,
+        file: Option<&ConfigFile>,
+        explicit: &Explicit,
+    ) -> Result<Self, ConfigError> {
+        let mut args = args.clone();
+        if let Some(file) = file {
+            file.apply_source(&mut args.source, explicit)?;
+            file.apply_retry(&mut args.retry, explicit)?;
+        }
         Ok(Self {
-            fetch: FetchConfig::from_args(&args.source, env)?,
+            fetch: FetchConfig::build(&args.source, env, file)?,
             retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
         })
     }
@@ -480,9 +532,25 @@ pub struct InitConfig {
 impl InitConfig {
     /// Validates every `init` option; the outputs are checked before anything is sent.
     pub fn from_args(args: &InitArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
+        Self::load(args, env, None, &Explicit::default())
+    }
+
+    /// Validates every `init` option, with the configuration file under the flags.
+    pub fn load(
+        args: &InitArgs,
+        env: &dyn Environment,
+        file: Option<&ConfigFile>,
+        explicit: &Explicit,
+    ) -> Result<Self, ConfigError> {
+        let mut args = args.clone();
+        if let Some(file) = file {
+            file.apply_source(&mut args.source, explicit)?;
+            file.apply_retry(&mut args.retry, explicit)?;
+            file.apply_output(&mut args.output, explicit)?;
+        }
         Ok(Self {
-            fetch: FetchConfig::from_args(&args.source, env)?,
-            output: checked_outputs(&args.output)?,
+            fetch: FetchConfig::build(&args.source, env, file)?,
+            output: checked_outputs(&args.output, file)?,
             retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
         })
     }
@@ -510,8 +578,26 @@ pub struct SidecarConfig {
 impl SidecarConfig {
     /// Validates every `sidecar` option.
     pub fn from_args(args: &SidecarArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
-        let fetch = FetchConfig::from_args(&args.source, env)?;
-        let output = checked_outputs(&args.output)?;
+        Self::load(args, env, None, &Explicit::default())
+    }
+
+    /// Validates every `sidecar` option, with the configuration file under the flags.
+    pub fn load(
+        args: &SidecarArgs,
+        env: &dyn Environment,
+        file: Option<&ConfigFile>,
+        explicit: &Explicit,
+    ) -> Result<Self, ConfigError> {
+        let mut args = args.clone();
+        if let Some(file) = file {
+            file.apply_source(&mut args.source, explicit)?;
+            file.apply_output(&mut args.output, explicit)?;
+            file.apply_refresh(&mut args.refresh, explicit)?;
+            file.apply_sidecar(&mut args, explicit)?;
+        }
+        let args = &args;
+        let fetch = FetchConfig::build(&args.source, env, file)?;
+        let output = checked_outputs(&args.output, file)?;
         let timing = RefreshTiming::from_args(&args.refresh)?;
         let max_staleness = match args.max_staleness {
             Some(staleness) => positive(staleness, "--max-staleness")?,
@@ -544,6 +630,8 @@ pub struct ExecConfig {
     pub command: Vec<String>,
     /// `--watch`: supervise the command and restart it on change.
     pub watch: Option<WatchConfig>,
+    /// Templates rendered before the command starts (`--template`, `templates:`).
+    pub templates: OutputConfig,
     /// How long transient failures of the first fetch are retried (`--retry-deadline`).
     pub retry_deadline: Duration,
 }
@@ -562,7 +650,44 @@ pub struct WatchConfig {
 impl ExecConfig {
     /// Validates every `exec` option; the watch options only with `--watch`.
     pub fn from_args(args: &ExecArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
-        let fetch = FetchConfig::from_args(&args.source, env)?;
+        Self::load(args, env, None, &Explicit::default())
+    }
+
+    /// Validates every `exec` option, with the configuration file under the flags. The file's
+    /// templates are rendered before the command starts; its `outputs` are for `init` and
+    /// `sidecar` and are ignored here, with a warning.
+    pub fn load(
+        args: &ExecArgs,
+        env: &dyn Environment,
+        file: Option<&ConfigFile>,
+        explicit: &Explicit,
+    ) -> Result<Self, ConfigError> {
+        let mut args = args.clone();
+        if let Some(file) = file {
+            file.apply_source(&mut args.source, explicit)?;
+            file.apply_retry(&mut args.retry, explicit)?;
+            file.apply_refresh(&mut args.refresh, explicit)?;
+            file.apply_exec(&mut args, explicit)?;
+            if !file.raw.outputs.is_empty() {
+                tracing::warn!(
+                    "{}: outputs are written by init and sidecar; exec passes the secrets as \
+                     environment variables and renders only the templates",
+                    file.path.display()
+                );
+            }
+        }
+        let args = &args;
+        let mut templates = command_line_templates(&args.templates, DEFAULT_TEMPLATE_MODE, None)?;
+        if let Some(file) = file {
+            templates.extend(file.templates(DEFAULT_TEMPLATE_MODE, None)?);
+        }
+        let templates = OutputConfig {
+            targets: templates,
+            invalid_keys: args.keys.invalid_keys,
+            require_tmpfs: false,
+        };
+        templates.check_targets()?;
+        let fetch = FetchConfig::build(&args.source, env, file)?;
         let watch = if args.watch {
             Some(WatchConfig {
                 timing: RefreshTiming::from_args(&args.refresh)?,
@@ -579,40 +704,116 @@ impl ExecConfig {
             keep_env: args.keep_env.clone(),
             command: args.command.clone(),
             watch,
+            templates,
             retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
         })
     }
 }
 
-/// Validates the output options and checks that every target can be created and written, so a
-/// read-only mount or a path under a file fails before the first request.
-fn checked_outputs(args: &OutputArgs) -> Result<OutputConfig, ConfigError> {
-    let outputs = output_config(args)?;
+/// `--log-format` and `--log-level`, or the configuration file's, unless given explicitly.
+pub fn log_settings(
+    cli: &cli::Cli,
+    explicit: &Explicit,
+    file: Option<&ConfigFile>,
+) -> Result<(cli::LogFormat, String), ConfigError> {
+    let mut format = cli.log_format;
+    let mut level = cli.log_level.clone();
+    if let Some(file) = file {
+        if !explicit.contains("log_format") {
+            if let Some(from_file) = file.log_format()? {
+                format = from_file;
+            }
+        }
+        if !explicit.contains("log_level") {
+            if let Some(from_file) = &file.raw.log_level {
+                level = from_file.clone();
+            }
+        }
+    }
+    Ok((format, level))
+}
+
+/// The mode of templates rendered by `exec`, which has no `--file-mode`.
+const DEFAULT_TEMPLATE_MODE: u32 = 0o440;
+
+/// Every output of the flags and of the configuration file (`outputs`, `templates`), checked:
+/// at least one, and every target can be created and written, so a read-only mount or a path
+/// under a file fails before the first request.
+fn checked_outputs(
+    args: &OutputArgs,
+    file: Option<&ConfigFile>,
+) -> Result<OutputConfig, ConfigError> {
+    let mut outputs = output_config(args)?;
+    let mode = parse_file_mode(&args.file_mode)?;
+    let owner = parse_owner(args)?;
+    outputs
+        .targets
+        .extend(command_line_templates(&args.templates, mode, owner)?);
+    if let Some(file) = file {
+        outputs.targets.extend(file.outputs(mode, owner)?);
+        outputs.targets.extend(file.templates(mode, owner)?);
+    }
+    if outputs.targets.is_empty() {
+        return Err(ConfigError::Invalid {
+            option: "--out-dir/--out-file",
+            value: String::new(),
+            reason: "give at least one output: --out-dir DIR (one file per secret), --out-file \
+                     FILE, --template SRC:DEST, or outputs/templates in --config"
+                .into(),
+        });
+    }
     outputs.check_targets()?;
     Ok(outputs)
 }
 
-/// Validates the output options: at least one of `--out-dir` / `--out-file`, a readable mode,
-/// a numeric owner. (The targets themselves are checked by the mode constructors.)
+/// `--template SRC:DEST`, each read and compiled now.
+fn command_line_templates(
+    args: &TemplateArgs,
+    mode: u32,
+    owner: Option<Owner>,
+) -> Result<Vec<Target>, ConfigError> {
+    args.templates
+        .iter()
+        .map(|spec| {
+            let (source, destination) = spec
+                .split_once(':')
+                .filter(|(source, destination)| !source.is_empty() && !destination.is_empty())
+                .ok_or_else(|| ConfigError::Invalid {
+                    option: "--template",
+                    value: spec.clone(),
+                    reason: "expected SRC:DEST, e.g. /etc/app/config.yaml.j2:/run/app/config.yaml"
+                        .into(),
+                })?;
+            Ok(Target {
+                output: Output::Template {
+                    template: layer::read_template(Path::new(source))?.into(),
+                    destination: PathBuf::from(destination),
+                },
+                mode,
+                owner,
+            })
+        })
+        .collect()
+}
+
+fn parse_owner(args: &OutputArgs) -> Result<Option<Owner>, ConfigError> {
+    args.owner
+        .as_deref()
+        .map(|text| {
+            Owner::from_str(text).map_err(|_| ConfigError::Invalid {
+                option: "--owner",
+                value: text.to_owned(),
+                reason: "expected UID or UID:GID (numbers)".into(),
+            })
+        })
+        .transpose()
+}
+
+/// Validates the `--out-dir` and `--out-file` options: a readable mode, a numeric owner. (The
+/// targets themselves are checked by the mode constructors.)
 pub fn output_config(args: &OutputArgs) -> Result<OutputConfig, ConfigError> {
-    if args.out_dir.is_none() && args.out_file.is_none() {
-        return Err(ConfigError::Invalid {
-            option: "--out-dir/--out-file",
-            value: String::new(),
-            reason:
-                "give at least one output: --out-dir DIR (one file per secret) or --out-file FILE"
-                    .into(),
-        });
-    }
     let file_mode = parse_file_mode(&args.file_mode)?;
-    let owner = match &args.owner {
-        Some(text) => Some(Owner::from_str(text).map_err(|_| ConfigError::Invalid {
-            option: "--owner",
-            value: text.clone(),
-            reason: "expected UID or UID:GID (numbers)".into(),
-        })?),
-        None => None,
-    };
+    let owner = parse_owner(args)?;
     let dir = args.out_dir.clone().map(|path| Output::Dir {
         path,
         decode: BTreeMap::new(),

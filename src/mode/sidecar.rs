@@ -1,38 +1,77 @@
-//! `sidecar`: write the secrets, report ready, keep them fresh, tell the app, survive outages.
+//! `sidecar`: write the secrets, report ready, keep them fresh, tell the app, survive outages,
+//! and apply a changed configuration file without a restart.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::api::InfisicalClient;
-use crate::config::SidecarConfig;
+use crate::api::{Infisical, InfisicalClient};
+use crate::cli::{Explicit, SidecarArgs};
+use crate::config::{ConfigError, ConfigFile, ProcessEnv, SidecarConfig};
 use crate::error::{exit, Fatal};
 use crate::health::{self, Health, RefreshResult};
 use crate::on_change::OnChange;
-use crate::refresh::{Engine, Event, Wording};
+use crate::refresh::{Engine, Event, Running, Wording};
+use crate::secrets::SecretSet;
 use crate::sink::{Outputs, WriteOutcome};
 use crate::source::Sources;
-use crate::watch;
+use crate::watch::{self, FileWatch};
+
+/// What the outage lines say the sidecar keeps doing.
+const WORDING: Wording = Wording {
+    keeping: "keeping the last good files",
+    nothing_yet: "not ready yet: nothing written",
+};
+
+/// How long a burst of file events (an editor's writes, kubelet's `..data` swap) is given to
+/// settle before the configuration is read again.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// How the sidecar reads its configuration again when the file or a template changes.
+pub struct Reload {
+    path: PathBuf,
+    watched: Vec<PathBuf>,
+    args: SidecarArgs,
+    explicit: Explicit,
+}
+
+impl Reload {
+    /// Reloads `file` when it or one of its templates changes, under the same command line.
+    pub fn new(file: &ConfigFile, args: SidecarArgs, explicit: Explicit) -> Self {
+        Self {
+            path: file.path.clone(),
+            watched: file.watched_files(),
+            args,
+            explicit,
+        }
+    }
+
+    /// The configuration as the file now says, and the files to watch from now on.
+    fn load(&self) -> Result<(SidecarConfig, Vec<PathBuf>), ConfigError> {
+        let file = ConfigFile::load(&self.path)?;
+        let config = SidecarConfig::load(&self.args, &ProcessEnv, Some(&file), &self.explicit)?;
+        Ok((config, file.watched_files()))
+    }
+
+    /// Watches the file and its templates.
+    fn watch(files: &[PathBuf]) -> Option<FileWatch> {
+        watch::watch_files(files, "the configuration file and its templates")
+    }
+}
 
 /// Runs the sidecar until `shutdown` resolves (SIGTERM/SIGINT, see
-/// [`crate::shutdown::on_termination`]); returns Ok (exit 0) then.
+/// [`crate::shutdown::on_termination`]); returns Ok (exit 0) then. With `reload`, a change to
+/// the configuration file or a template is validated and applied at once; a bad one is logged
+/// and the running configuration stays.
 pub async fn run(
     config: SidecarConfig,
     shutdown: impl Future<Output = &'static str>,
+    reload: Option<Reload>,
 ) -> Result<(), Fatal> {
-    let SidecarConfig {
-        fetch,
-        output,
-        timing,
-        on_change,
-        listen,
-        max_staleness,
-        renew_token,
-    } = config;
-    let mut outputs = Outputs::new(output);
-    let on_change = OnChange::new(on_change)?;
-    let client = Arc::new(InfisicalClient::new(&fetch.api)?);
-    let health = Arc::new(Health::new(max_staleness, client.request_counts()));
-    if let Some(address) = listen {
+    let client = Arc::new(InfisicalClient::new(&config.fetch.api)?);
+    let health = Arc::new(Health::new(config.max_staleness, client.request_counts()));
+    if let Some(address) = config.listen {
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
             Fatal::new(
                 exit::USAGE,
@@ -42,62 +81,163 @@ pub async fn run(
         tracing::info!("health endpoints on http://{address}/healthz, /readyz, /metrics");
         tokio::spawn(health::serve(listener, Arc::clone(&health)));
     }
-    let credential_watch = watch::watch_credentials(&fetch.auth.watched_files());
-    let sources = Sources::new(fetch, client, renew_token);
-    let mut refresh = Engine::new(sources, timing, WORDING)
-        .watching(credential_watch)
-        .spawn();
+    let mut config_watch = reload
+        .as_ref()
+        .and_then(|reload| Reload::watch(&reload.watched));
+    let mut sidecar = Sidecar {
+        outputs: Outputs::new(config.output.clone()),
+        on_change: OnChange::new(config.on_change.clone())?,
+        refresh: start(&config, Arc::clone(&client) as Arc<dyn Infisical>),
+        config,
+        client,
+        health,
+        last: None,
+    };
     tracing::info!(
-        interval = %humantime::format_duration(timing.interval),
+        interval = %humantime::format_duration(sidecar.config.timing.interval),
         "sidecar started"
     );
 
     tokio::pin!(shutdown);
     loop {
         // A refresh in flight is abandoned on shutdown; a write is not interrupted once begun.
-        let event = tokio::select! {
+        tokio::select! {
             signal = &mut shutdown => {
                 tracing::info!("{signal} received; stopping (files are left in place)");
                 return Ok(());
             }
-            event = refresh.next() => event,
-        };
-        match event {
-            Event::Unchanged => {
-                tracing::debug!("secrets unchanged");
-                health.record(RefreshResult::Unchanged, None);
-            }
-            Event::Failed => health.record(RefreshResult::Error, None),
-            Event::TokenExpiry(expiry) => health.set_token_expiry(expiry),
-            Event::Changed(secrets, ack) => match outputs.write(&secrets) {
-                Ok(outcome) => {
-                    let result = match outcome {
-                        WriteOutcome::Unchanged => RefreshResult::Unchanged,
-                        WriteOutcome::Created | WriteOutcome::Updated => RefreshResult::Changed,
-                    };
-                    tracing::info!(secrets = secrets.len(), outcome = ?outcome, "secrets written");
-                    health.record(result, Some(secrets.len()));
-                    ack.applied(true);
-                    // The first write into an empty target tells nobody: no app has read anything yet.
-                    if outcome == WriteOutcome::Updated && !on_change.is_empty() {
-                        on_change.notify().await;
+            event = sidecar.refresh.next() => sidecar.handle(event).await,
+            Some(()) = watch::changed(&mut config_watch) => {
+                // Let the burst settle, then read what is there now.
+                tokio::time::sleep(SETTLE).await;
+                if let Some(watch) = &mut config_watch {
+                    while watch.changes.try_recv().is_ok() {}
+                }
+                if let Some(reload) = &reload {
+                    if let Some(files) = sidecar.reload(reload).await {
+                        config_watch = Reload::watch(&files);
                     }
                 }
-                Err(error) => {
-                    tracing::error!(
-                        exit_code = error.exit_code(),
-                        "{error}; keeping the last good files and retrying with backoff"
-                    );
-                    health.record(RefreshResult::Error, None);
-                    ack.applied(false);
-                }
-            },
+            }
         }
     }
 }
 
-/// What the outage lines say the sidecar keeps doing.
-const WORDING: Wording = Wording {
-    keeping: "keeping the last good files",
-    nothing_yet: "not ready yet: nothing written",
-};
+/// Starts the refresh engine for `config`.
+fn start(config: &SidecarConfig, client: Arc<dyn Infisical>) -> Running {
+    let credential_watch =
+        watch::watch_files(&config.fetch.auth.watched_files(), "credential files");
+    let sources = Sources::new(config.fetch.clone(), client, config.renew_token);
+    Engine::new(sources, config.timing, WORDING)
+        .watching(credential_watch)
+        .spawn()
+}
+
+/// The running sidecar: its configuration, outputs and engine.
+struct Sidecar {
+    config: SidecarConfig,
+    client: Arc<InfisicalClient>,
+    health: Arc<Health>,
+    outputs: Outputs,
+    on_change: OnChange,
+    refresh: Running,
+    /// The secrets last written, to render again when only the outputs' configuration changed.
+    last: Option<SecretSet>,
+}
+
+impl Sidecar {
+    async fn handle(&mut self, event: Event) {
+        match event {
+            Event::Unchanged => {
+                tracing::debug!("secrets unchanged");
+                self.health.record(RefreshResult::Unchanged, None);
+            }
+            Event::Failed => self.health.record(RefreshResult::Error, None),
+            Event::TokenExpiry(expiry) => self.health.set_token_expiry(expiry),
+            Event::Changed(secrets, ack) => {
+                let written = self.write(&secrets).await;
+                ack.applied(written);
+                if written {
+                    self.last = Some(secrets);
+                }
+            }
+        }
+    }
+
+    /// Writes every output; tells the app when files changed. Returns whether it worked.
+    async fn write(&mut self, secrets: &SecretSet) -> bool {
+        match self.outputs.write(secrets) {
+            Ok(outcome) => {
+                let result = match outcome {
+                    WriteOutcome::Unchanged => RefreshResult::Unchanged,
+                    WriteOutcome::Created | WriteOutcome::Updated => RefreshResult::Changed,
+                };
+                tracing::info!(secrets = secrets.len(), outcome = ?outcome, "secrets written");
+                self.health.record(result, Some(secrets.len()));
+                // The first write into an empty target tells nobody: no app has read anything yet.
+                if outcome == WriteOutcome::Updated && !self.on_change.is_empty() {
+                    self.on_change.notify().await;
+                }
+                true
+            }
+            Err(error) => {
+                tracing::error!(
+                    exit_code = error.exit_code(),
+                    "{error}; keeping the last good files and retrying with backoff"
+                );
+                self.health.record(RefreshResult::Error, None);
+                false
+            }
+        }
+    }
+
+    /// Reads the configuration again and applies it; returns the files to watch from now on,
+    /// or `None` when the new configuration is refused (the running one stays).
+    async fn reload(&mut self, reload: &Reload) -> Option<Vec<PathBuf>> {
+        let (new, files) = match reload.load() {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::error!(
+                    exit_code = error.exit_code(),
+                    "configuration change refused: {error}; the previous configuration stays in use"
+                );
+                self.health.record_reload(false);
+                return None;
+            }
+        };
+        let on_change = match OnChange::new(new.on_change.clone()) {
+            Ok(on_change) => on_change,
+            Err(error) => {
+                tracing::error!(
+                    "configuration change refused: {}; the previous configuration stays in use",
+                    error.message
+                );
+                self.health.record_reload(false);
+                return None;
+            }
+        };
+        self.health.record_reload(true);
+        if new.listen != self.config.listen || new.max_staleness != self.config.max_staleness {
+            tracing::warn!(
+                "listen and max-staleness changes take effect when the sidecar restarts"
+            );
+        }
+        let refetch = new.fetch != self.config.fetch
+            || new.timing != self.config.timing
+            || new.renew_token != self.config.renew_token;
+        self.outputs = Outputs::new(new.output.clone());
+        self.on_change = on_change;
+        self.config = new;
+        if refetch {
+            tracing::info!("configuration reloaded: sources changed; fetching again");
+            self.refresh = start(&self.config, Arc::clone(&self.client) as Arc<dyn Infisical>);
+        } else {
+            tracing::info!("configuration reloaded; rendering the outputs again");
+            if let Some(secrets) = self.last.take() {
+                self.write(&secrets).await;
+                self.last = Some(secrets);
+            }
+        }
+        Some(files)
+    }
+}

@@ -4,6 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::format::Format;
+use super::template::TemplateError;
 use crate::error::{exit, Fatal};
 use crate::secrets::KeyError;
 
@@ -56,6 +57,9 @@ pub enum SinkError {
         /// What is wrong (never the value).
         problem: &'static str,
     },
+    /// A template cannot be rendered (exit 65, or 66 for a missing secret).
+    #[error(transparent)]
+    Template(#[from] TemplateError),
     /// A filesystem operation failed (exit 73).
     #[error("{}", io_message(path, action, source))]
     Io {
@@ -76,6 +80,7 @@ impl SinkError {
             SinkError::InvalidKey(_)
             | SinkError::UnrepresentableValue { .. }
             | SinkError::Decode { .. } => exit::DATA,
+            SinkError::Template(error) => error.exit_code(),
             SinkError::NotTmpfs { .. } | SinkError::Unwritable { .. } | SinkError::Io { .. } => {
                 exit::CANT_WRITE
             }

@@ -39,9 +39,10 @@ use super::error::SinkError;
 use crate::secrets::{KeyRule, SecretSet};
 
 /// The format of `--out-file`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Format {
     /// `KEY=value` lines for python-dotenv and compatible readers (the default).
+    #[default]
     Dotenv,
     /// `export KEY='value'` lines for `sh`'s `.` command.
     Shell,

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::dir::{DirFiles, StagedDir};
 use super::error::SinkError;
@@ -9,6 +10,7 @@ use super::file::StagedFile;
 use super::format::{self, Format};
 use super::fs::{check_writable, is_memory_backed, TargetKind};
 use super::options::{Owner, WriteOptions, WriteOutcome};
+use super::template::{Template, UsedKeys};
 use super::{dir, file};
 use crate::secrets::{usable_keys, InvalidKeys, KeyRule, SecretSet};
 use base64::Engine as _;
@@ -38,6 +40,13 @@ pub enum Output {
         /// Its format.
         format: Format,
     },
+    /// A file rendered from a template (`--template`, `templates:`).
+    Template {
+        /// The compiled template.
+        template: Arc<Template>,
+        /// The rendered file.
+        destination: PathBuf,
+    },
 }
 
 impl Output {
@@ -46,6 +55,10 @@ impl Output {
         match self {
             Output::Dir { path, .. } => format!("--out-dir {}", path.display()),
             Output::File { path, .. } => format!("--out-file {}", path.display()),
+            Output::Template {
+                template,
+                destination,
+            } => format!("template {} -> {}", template.name(), destination.display()),
         }
     }
 }
@@ -80,6 +93,9 @@ impl OutputConfig {
             match &target.output {
                 Output::Dir { path, .. } => check_writable(path, TargetKind::Directory)?,
                 Output::File { path, .. } => check_writable(path, TargetKind::File)?,
+                Output::Template { destination, .. } => {
+                    check_writable(destination, TargetKind::File)?;
+                }
             }
         }
         Ok(())
@@ -94,21 +110,35 @@ pub struct Outputs {
     warned_keys: HashSet<(String, String)>,
     /// Targets already warned about for not being on tmpfs.
     warned_tmpfs: HashSet<PathBuf>,
+    /// For each target, what its last written render used: a template whose secrets did not
+    /// change is not rendered again.
+    rendered: Vec<Option<Fingerprint>>,
+}
+
+/// The secrets a written render used, and a fingerprint of their values then.
+#[derive(Debug)]
+struct Fingerprint {
+    used: UsedKeys,
+    hash: [u8; 32],
 }
 
 /// A target's content, prepared before anything is written.
 enum Prepared<'a> {
     Dir(&'a Path, DirFiles<'a>),
     File(&'a Path, Zeroizing<Vec<u8>>),
+    /// A template whose secrets did not change since its last render.
+    Unchanged,
 }
 
 impl Outputs {
     /// The outputs of `config`; nothing is touched until [`Outputs::write`].
     pub fn new(config: OutputConfig) -> Self {
+        let rendered = config.targets.iter().map(|_| None).collect();
         Self {
             config,
             warned_keys: HashSet::new(),
             warned_tmpfs: HashSet::new(),
+            rendered,
         }
     }
 
@@ -140,7 +170,7 @@ impl Outputs {
                     KeyRule::EnvName,
                     format!("an environment variable name in the {format} --out-file"),
                 ),
-                Output::File { .. } => {
+                Output::File { .. } | Output::Template { .. } => {
                     usable.push(None);
                     continue;
                 }
@@ -149,8 +179,11 @@ impl Outputs {
             usable.push(Some(keys));
         }
         let mut prepared = Vec::with_capacity(self.config.targets.len());
-        for (target, keys) in self.config.targets.iter().zip(&usable) {
+        let mut renders = Vec::with_capacity(self.config.targets.len());
+        let targets = self.config.targets.iter().zip(&usable).zip(&self.rendered);
+        for ((target, keys), last) in targets {
             let keys = keys.as_ref().unwrap_or(secrets);
+            let mut render = None;
             prepared.push(match &target.output {
                 Output::Dir { path, decode } => {
                     Prepared::Dir(path, dir_files(&target.output, keys, decode)?)
@@ -158,11 +191,31 @@ impl Outputs {
                 Output::File { path, format } => {
                     Prepared::File(path, format::encode(*format, keys)?)
                 }
+                Output::Template { .. }
+                    if last
+                        .as_ref()
+                        .is_some_and(|last| last.used.fingerprint(secrets) == last.hash) =>
+                {
+                    Prepared::Unchanged
+                }
+                Output::Template {
+                    template,
+                    destination,
+                } => {
+                    let rendered = template.render(secrets)?;
+                    render = Some(Fingerprint {
+                        hash: rendered.used.fingerprint(secrets),
+                        used: rendered.used,
+                    });
+                    Prepared::File(destination, rendered.content)
+                }
             });
+            renders.push(render);
         }
         for content in &prepared {
-            let (Prepared::Dir(path, _) | Prepared::File(path, _)) = content;
-            check_tmpfs(path, self.config.require_tmpfs, &mut self.warned_tmpfs)?;
+            if let Prepared::Dir(path, _) | Prepared::File(path, _) = content {
+                check_tmpfs(path, self.config.require_tmpfs, &mut self.warned_tmpfs)?;
+            }
         }
 
         // A staged output that is dropped uncommitted removes what it staged, so a failure
@@ -177,6 +230,7 @@ impl Outputs {
             staged.push(match content {
                 Prepared::Dir(path, files) => Staged::Dir(dir::stage(path, files, &options)?),
                 Prepared::File(path, bytes) => Staged::File(file::stage(path, bytes, &options)?),
+                Prepared::Unchanged => continue,
             });
         }
         let mut outcome = WriteOutcome::Unchanged;
@@ -185,6 +239,12 @@ impl Outputs {
                 Staged::Dir(dir) => dir.commit()?,
                 Staged::File(file) => file.commit()?,
             });
+        }
+        // Only what was written counts as rendered.
+        for (last, render) in self.rendered.iter_mut().zip(renders) {
+            if render.is_some() {
+                *last = render;
+            }
         }
         Ok(outcome)
     }

@@ -20,6 +20,7 @@ use crate::cli::CONSUMED_ENV_VARS;
 use crate::config::ExecConfig;
 use crate::error::Fatal;
 use crate::refresh::{Engine, Wording};
+use crate::sink::Outputs;
 use crate::source::Sources;
 
 pub use environment::{ChildEnv, EnvRecipe};
@@ -57,8 +58,12 @@ pub async fn run(config: ExecConfig, signals: Option<Signals>) -> Result<Outcome
     let client = InfisicalClient::new(&config.fetch.api)?;
     let mut sources = Sources::new(config.fetch, Arc::new(client), false);
 
+    // Templates are rendered before the command starts, so an app that reads a config file can
+    // be started by the wrapper too.
+    let mut templates = Outputs::new(config.templates);
     let Some((mut signals, watch)) = watch else {
         let secrets = super::fetch_once(&mut sources, config.retry_deadline).await?;
+        templates.write(&secrets)?;
         let child_env = recipe.build(secrets)?;
         // Rust ignores SIGPIPE and an ignored signal stays ignored across execve, so the app
         // would get EPIPE where it expects to die quietly (`app | head`). A handled signal is
@@ -82,12 +87,22 @@ pub async fn run(config: ExecConfig, signals: Option<Signals>) -> Result<Outcome
         }
     };
     let engine = Engine::new(sources, watch.timing, WORDING).after_first_fetch(&secrets);
+    templates.write(&secrets)?;
     let child_env = recipe.build(secrets)?;
     let supervision = Supervision {
         restart_signal: watch.restart_signal,
         grace: watch.grace,
     };
-    let code = supervise::run(&program, &recipe, child_env, engine, signals, supervision).await?;
+    let code = supervise::run(
+        &program,
+        &recipe,
+        &mut templates,
+        child_env,
+        engine,
+        signals,
+        supervision,
+    )
+    .await?;
     Ok(Outcome::Exited(code))
 }
 

@@ -23,6 +23,7 @@ use super::environment::{ChildEnv, EnvRecipe};
 use super::error::ExecError;
 use super::program::Program;
 use crate::refresh::{Engine, Event as RefreshEvent};
+use crate::sink::Outputs;
 
 /// The catchable signals passed on to the child.
 const FORWARDED: [(Signal, fn() -> SignalKind); 7] = [
@@ -260,6 +261,7 @@ impl Supervisor<'_> {
 pub async fn run(
     program: &Program,
     recipe: &EnvRecipe,
+    templates: &mut Outputs,
     first: ChildEnv,
     engine: Engine,
     signals: Signals,
@@ -294,6 +296,16 @@ pub async fn run(
                 RefreshEvent::Unchanged | RefreshEvent::Failed | RefreshEvent::TokenExpiry(_) => continue,
             },
         };
+        // The templates first: a restarted command must find its config files current.
+        if let Err(error) = templates.write(&secrets) {
+            tracing::error!(
+                exit_code = error.exit_code(),
+                "{error}; {} keeps running with the previous secrets",
+                program.name()
+            );
+            ack.applied(false);
+            continue;
+        }
         let env = match recipe.build(secrets) {
             Ok(env) => env,
             Err(error) => {

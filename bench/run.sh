@@ -6,7 +6,7 @@
 #
 # Knobs (environment): BIN (the binary; default: the static release build), FAKE_INFISICAL
 # (a built fake-infisical binary; default: build it in release), IDLE_SECONDS (30),
-# REFRESHES (1000), INIT_RUNS (20).
+# CONFIG_IDLE_SECONDS (15), REFRESHES (1000), INIT_RUNS (20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ BIN=${BIN:-target/x86_64-unknown-linux-gnu/release/infisical-materializer}
 IDLE_SECONDS=${IDLE_SECONDS:-30}
 REFRESHES=${REFRESHES:-1000}
 INIT_RUNS=${INIT_RUNS:-20}
+CONFIG_IDLE_SECONDS=${CONFIG_IDLE_SECONDS:-15}
 
 SIZE_BUDGET=5242880          # bytes (5 MiB)
 RSS_BUDGET_KIB=5120          # 5 MiB
@@ -97,18 +98,22 @@ rss_median_of_5() { # 5 samples one second apart
   for _ in 1 2 3 4 5; do status_kib "$1" VmRSS; sleep 1; done | median
 }
 
-start_sidecar() { # start_sidecar NAME INTERVAL → sets sidecar_pid, sidecar_port
+start_sidecar() { # start_sidecar NAME INTERVAL [ARGS…] → sets sidecar_pid, sidecar_port
+  local name=$1 interval=$2
+  shift 2
+  local args=("$@")
+  [ "${#args[@]}" -gt 0 ] || args=("${source_args[@]}" --out-dir "$work/$name")
   sidecar_port=$(free_port)
-  "$BIN" sidecar "${source_args[@]}" --out-dir "$work/$1" --interval "$2" --jitter 0 \
-    --listen "127.0.0.1:$sidecar_port" --log-level warn 2>"$work/$1.log" &
+  "$BIN" sidecar "${args[@]}" --interval "$interval" --jitter 0 \
+    --listen "127.0.0.1:$sidecar_port" --log-level warn 2>"$work/$name.log" &
   sidecar_pid=$!
   pids+=("$sidecar_pid")
   for _ in $(seq 1 200); do
     curl -fsS -o /dev/null "http://127.0.0.1:$sidecar_port/readyz" 2>/dev/null && return 0
-    kill -0 "$sidecar_pid" 2>/dev/null || die "the sidecar exited: $(cat "$work/$1.log")"
+    kill -0 "$sidecar_pid" 2>/dev/null || die "the sidecar exited: $(cat "$work/$name.log")"
     sleep 0.05
   done
-  die "the sidecar never became ready: $(cat "$work/$1.log")"
+  die "the sidecar never became ready: $(cat "$work/$name.log")"
 }
 
 
@@ -130,6 +135,32 @@ idle_cpu1=$(cpu_ns "$idle_pid") idle_t1=$(date +%s%N)
 idle_millicores=$(awk -v c=$((idle_cpu1 - idle_cpu0)) -v t=$((idle_t1 - idle_t0)) 'BEGIN { printf "%.2f", 1000 * c / t }')
 read -r idle_r1 idle_l1 idle_g1 < <(settled_counters "$idle_port")
 kill "$idle_pid"; wait "$idle_pid" 2>/dev/null || true
+
+# --- 2b. idle sidecar with a configuration file: two sources, two templates
+log "idle sidecar with --config (two sources, two templates) for ${CONFIG_IDLE_SECONDS}s"
+cat >"$work/config.yaml" <<YAML
+api-url: $api_url
+client-id: $client_id
+client-secret-file: $work/client-secret
+allow-empty: true
+sources:
+  - {project-id: $project_id, environment: dev, path: /}
+  - {project-id: $project_id, environment: staging, path: /, prefix: STAGING_}
+templates:
+  - content: "{% for key, value in secrets|items %}{{ key }}={{ value|tojson }}\\n{% endfor %}"
+    destination: $work/config-out/all.env
+  - content: "{% for key in secrets %}{{ key }}\\n{% endfor %}"
+    destination: $work/config-out/count.yaml
+YAML
+start_sidecar config 1s --config "$work/config.yaml"
+config_pid=$sidecar_pid config_port=$sidecar_port
+[ -s "$work/config-out/all.env" ] && [ -s "$work/config-out/count.yaml" ] \
+  || die "the templates were not rendered: $(cat "$work/config.log")"
+read -r config_r0 config_l0 _ < <(settled_counters "$config_port")
+sleep "$CONFIG_IDLE_SECONDS"
+config_rss=$(rss_median_of_5 "$config_pid")
+read -r config_r1 config_l1 _ < <(settled_counters "$config_port")
+kill "$config_pid"; wait "$config_pid" 2>/dev/null || true
 
 # --- 3. ~REFRESHES refreshes at --interval 100ms: memory must stay flat
 log "sidecar at --interval 100ms until $REFRESHES refreshes (~$((REFRESHES / 10))s)"
@@ -197,6 +228,10 @@ judge "$idle_rss <= $RSS_BUDGET_KIB"
 row "idle sidecar RSS, ${IDLE_SECONDS}s at --interval 1s (median of 5)" "$(mib "$idle_rss")" "5 MiB" "$verdict"
 row "idle sidecar peak RSS (VmHWM)" "$(mib "$idle_hwm")" "" ""
 row "idle sidecar CPU at --interval 1s" "$idle_millicores millicores" "" ""
+judge "$config_rss <= $RSS_BUDGET_KIB"
+row "idle sidecar RSS, --config: 2 sources, 2 templates" "$(mib "$config_rss")" "5 MiB" "$verdict"
+judge "$((config_l1 - config_l0)) == 2 * $((config_r1 - config_r0)) && $((config_r1 - config_r0)) > 0"
+row "list requests / refreshes (--config, 2 sources)" "$((config_l1 - config_l0)) / $((config_r1 - config_r0))" "2 per refresh" "$verdict"
 row "RSS after $warm refreshes at --interval 100ms" "$(mib "$busy_rss_warm")" "" ""
 judge "$busy_rss <= $RSS_BUDGET_KIB"
 row "RSS after $busy_refreshes refreshes (median of 5)" "$(mib "$busy_rss")" "5 MiB" "$verdict"

@@ -297,21 +297,18 @@ pub async fn run(
             },
         };
         // The templates first: a restarted command must find its config files current.
-        if let Err(error) = templates.write(&secrets) {
-            tracing::error!(
-                exit_code = error.exit_code(),
-                "{error}; {} keeps running with the previous secrets",
-                program.name()
-            );
-            ack.applied(false);
-            continue;
-        }
-        let env = match recipe.build(secrets) {
+        let prepared = match templates.write(&secrets) {
+            Ok(_) => recipe
+                .build(secrets)
+                .map_err(|e| (e.exit_code(), e.to_string())),
+            Err(error) => Err((error.exit_code(), error.to_string())),
+        };
+        let env = match prepared {
             Ok(env) => env,
-            Err(error) => {
+            Err((exit_code, message)) => {
                 tracing::error!(
-                    exit_code = error.exit_code(),
-                    "{error}; {} keeps running with the previous secrets",
+                    exit_code,
+                    "{message}; {} keeps running with the previous secrets",
                     program.name()
                 );
                 ack.applied(false);

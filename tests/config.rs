@@ -43,7 +43,11 @@ fn world(secrets: &[(&str, &str, &str, &str)]) -> World {
 /// The top of every configuration file: the server and the credentials (the client secret in a
 /// file, as the file holds only paths of secrets).
 fn head(setup: &Setup) -> String {
-    let secret = setup.file("client-secret", &format!("{}\n", sample::UA_CLIENT_SECRET));
+    // Written once: a sidecar watches it, and a rewrite would look like a rotation.
+    let secret = setup.path("client-secret");
+    if !secret.exists() {
+        setup.file("client-secret", &format!("{}\n", sample::UA_CLIENT_SECRET));
+    }
     format!(
         "api-url: {}\nclient-id: {}\nclient-secret-file: {}\nlog-level: debug\n",
         setup.fake.url(),
@@ -103,16 +107,6 @@ fn identity(path: &Path) -> (u64, i64, i64) {
     (meta.ino(), meta.mtime(), meta.mtime_nsec())
 }
 
-fn assert_mentions(finished: &Finished, needles: &[&str]) {
-    for needle in needles {
-        assert!(
-            finished.stderr.contains(needle),
-            "stderr does not mention {needle:?}\n--- stderr\n{}",
-            finished.stderr
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sources.
 
@@ -129,7 +123,12 @@ fn two_folder_world() -> World {
         ("prod", "/payments", "STRIPE_KEY", "sk_live"),
         ("prod", "/payments", "STRIPE_WEBHOOK", "whsec"),
         ("prod", "/payments", "PAYPAL_KEY", "decoy"),
-        ("prod", "/payments", "MY_STRIPE_KEY", "decoy: the pattern is anchored"),
+        (
+            "prod",
+            "/payments",
+            "MY_STRIPE_KEY",
+            "decoy: the pattern is anchored",
+        ),
         ("dev", "/payments", "STRIPE_KEY", "decoy: wrong environment"),
     ])
 }
@@ -182,7 +181,7 @@ fn several_sources_with_renames_prefix_and_pattern_write_exactly_the_expected_fi
 /// Two sources that both give `SHARED` (dev:/ then prod:/), and a key only each has.
 fn conflicting(setup: &Setup, out: &Path, on_conflict: &str) -> PathBuf {
     config(
-        &setup,
+        setup,
         &format!(
             "out-dir: {out}\n\
              on-conflict: {on_conflict}\n\
@@ -300,13 +299,13 @@ fn bad_files() -> Vec<(String, &'static str, &'static [&'static str])> {
             "sources[0].keys-matching",
             ALL,
         ),
-        (
-            format!("{sources}on-conflict: maybe\n"),
-            "on-conflict",
-            ALL,
-        ),
+        (format!("{sources}on-conflict: maybe\n"), "on-conflict", ALL),
         ("interval: 5 parsecs\n".into(), "interval", &["sidecar"]),
-        ("out-file: /tmp/x.env\nformat: toml\n".into(), "format", WRITERS),
+        (
+            "out-file: /tmp/x.env\nformat: toml\n".into(),
+            "format",
+            WRITERS,
+        ),
         ("file-mode: \"0999\"\n".into(), "file-mode", WRITERS),
         (
             format!("{sources}outputs:\n- dir: /tmp/x\n  mode: rw-r--r--\n"),
@@ -391,10 +390,18 @@ fn a_file_with_sources_refuses_the_single_source_flags() {
     );
     let finished = run(with_config("init", &file).args(["--env", "prod"]));
     finished.assert_code(64);
-    assert!(finished.error_line().contains("--env"), "{}", finished.stderr);
+    assert!(
+        finished.error_line().contains("--env"),
+        "{}",
+        finished.stderr
+    );
     let finished = run(with_config("init", &file).env("INFISICAL_SECRET_PATH", "/app"));
     finished.assert_code(64);
-    assert!(finished.error_line().contains("--path"), "{}", finished.stderr);
+    assert!(
+        finished.error_line().contains("--path"),
+        "{}",
+        finished.stderr
+    );
     assert_eq!(setup.fake.count(Route::Any), 0);
 }
 
@@ -434,7 +441,11 @@ fn flags_and_environment_variables_override_the_file() {
         .unwrap()
         .permissions()
         .mode();
-    assert_eq!(mode & 0o7777, 0o400, "file-mode from the file still applies");
+    assert_eq!(
+        mode & 0o7777,
+        0o400,
+        "file-mode from the file still applies"
+    );
 
     // The flag beats the environment variable, which beats the file.
     std::fs::remove_dir_all(&by_flag).unwrap();
@@ -475,7 +486,11 @@ fn the_config_file_can_come_from_infisical_materializer_config() {
     std::fs::write(&file, "nonsense-key: 1\n").unwrap();
     let finished = run(&mut command);
     finished.assert_code(64);
-    assert!(finished.error_line().contains("nonsense-key"), "{}", finished.stderr);
+    assert!(
+        finished.error_line().contains("nonsense-key"),
+        "{}",
+        finished.stderr
+    );
 }
 
 /// Top-level values checked by the flags' own validation: the message must still say that the
@@ -503,7 +518,11 @@ fn a_bad_top_level_value_names_the_file() {
                 setup.path("out").display()
             ),
         );
-        let finished = run_bounded(&mut with_config("sidecar", &file), setup.dir.path(), PATIENCE);
+        let finished = run_bounded(
+            &mut with_config("sidecar", &file),
+            setup.dir.path(),
+            PATIENCE,
+        );
         let last = finished.error_line();
         let expected = format!("{}: {key}:", file.display());
         if finished.code != Some(64) || !last.contains(&expected) {
@@ -523,19 +542,39 @@ fn a_bad_top_level_value_names_the_file() {
 #[test]
 #[ignore = "defect: check skips templates and outputs; init and check skip `interval`, the sidecar `retry-deadline`; each goes on to log in"]
 fn every_mode_refuses_a_bad_value_it_does_not_use() {
-    let sources = format!("sources:\n- project-id: {}\n  environment: dev\n", sample::PROJECT_ID);
-    let single = format!("project-id: {}\nenv: dev\nout-dir: /tmp/x\n", sample::PROJECT_ID);
+    let sources = format!(
+        "sources:\n- project-id: {}\n  environment: dev\n",
+        sample::PROJECT_ID
+    );
+    let single = format!(
+        "project-id: {}\nenv: dev\nout-dir: /tmp/x\n",
+        sample::PROJECT_ID
+    );
     let cases = [
-        (format!("{single}interval: 5 parsecs\n"), "interval", &["check", "init"][..]),
-        (format!("{single}retry-deadline: soon\n"), "retry-deadline", &["sidecar"][..]),
-        (format!("{single}file-mode: \"0999\"\n"), "file-mode", &["check"][..]),
+        (
+            format!("{single}interval: 5 parsecs\n"),
+            "interval",
+            &["check", "init"][..],
+        ),
+        (
+            format!("{single}retry-deadline: soon\n"),
+            "retry-deadline",
+            &["sidecar"][..],
+        ),
+        (
+            format!("{single}file-mode: \"0999\"\n"),
+            "file-mode",
+            &["check"][..],
+        ),
         (
             format!("{sources}outputs:\n- dir: /tmp/x\n  mode: rw-r--r--\n"),
             "outputs[0].mode",
             &["check"][..],
         ),
         (
-            format!("{sources}templates:\n- content: \"{{{{ secret('A' }}}}\"\n  destination: /tmp/x\n"),
+            format!(
+                "{sources}templates:\n- content: \"{{{{ secret('A' }}}}\"\n  destination: /tmp/x\n"
+            ),
             "line 1",
             &["check"][..],
         ),
@@ -610,14 +649,24 @@ fn a_config_yaml_with_a_url_from_three_secrets_is_rendered_byte_for_byte() {
     let file = template_config(&setup, &template, &destination, &out);
     run(&mut with_config("init", &file)).assert_code(0);
     assert_eq!(read(&destination), CONFIG_YAML);
-    let mode = std::fs::metadata(&destination).unwrap().permissions().mode();
+    let mode = std::fs::metadata(&destination)
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o7777, 0o400, "the template's own mode");
-    assert_eq!(keys_in(&out), ["DB_HOST", "DB_PASSWORD", "DB_USER", "UNUSED"]);
+    assert_eq!(
+        keys_in(&out),
+        ["DB_HOST", "DB_PASSWORD", "DB_USER", "UNUSED"]
+    );
 
     // The same with --template SRC:DEST and a single source of flags.
     let by_flag = setup.path("by-flag.yaml");
     let mut command = materializer();
-    command.args(["init", "--config", path_str(&setup.file("creds.yaml", &head(&setup)))]);
+    command.args([
+        "init",
+        "--config",
+        path_str(&setup.file("creds.yaml", &head(&setup))),
+    ]);
     command.args(["--project-id", sample::PROJECT_ID, "--env", "dev"]);
     command.args([
         "--template",
@@ -645,7 +694,10 @@ fn a_missing_secret_fails_naming_template_and_key_and_changes_no_output() {
     let finished = run(&mut with_config("init", &file));
     finished.assert_code(66);
     let line = finished.error_line();
-    assert!(line.contains(path_str(&template)), "names the template: {line}");
+    assert!(
+        line.contains(path_str(&template)),
+        "names the template: {line}"
+    );
     assert!(line.contains("DB_HOST"), "names the key: {line}");
     assert!(line.contains("line 3"), "names the line: {line}");
     assert!(!finished.stderr.contains("s3cr3t"), "{}", finished.stderr);
@@ -738,7 +790,11 @@ fn a_template_syntax_error_exits_64_naming_file_and_line_before_any_request() {
     }
     // The flag form too.
     let mut command = materializer();
-    command.args(["init", "--config", path_str(&setup.file("creds.yaml", &head(&setup)))]);
+    command.args([
+        "init",
+        "--config",
+        path_str(&setup.file("creds.yaml", &head(&setup))),
+    ]);
     command.args(["--project-id", sample::PROJECT_ID, "--env", "dev"]);
     command.args([
         "--template",
@@ -746,7 +802,11 @@ fn a_template_syntax_error_exits_64_naming_file_and_line_before_any_request() {
     ]);
     let finished = run(&mut command);
     finished.assert_code(64);
-    assert!(finished.error_line().contains("line 3"), "{}", finished.stderr);
+    assert!(
+        finished.error_line().contains("line 3"),
+        "{}",
+        finished.stderr
+    );
 
     assert_eq!(setup.fake.count(Route::Any), 0);
     assert!(!destination.exists() && !out.exists());
@@ -812,7 +872,11 @@ fn decode_base64_writes_the_exact_bytes_with_the_outputs_mode_and_owner() {
         std::fs::read(out.join("KEYSTORE")).unwrap(),
         [0x00, 0xFF, 0x01, 0x0A, 0x7F, 0x80, 0xFE, 0x00]
     );
-    assert_eq!(read(&out.join("PLAIN")), "AP8BCn+A/gA=", "only the key named");
+    assert_eq!(
+        read(&out.join("PLAIN")),
+        "AP8BCn+A/gA=",
+        "only the key named"
+    );
     for key in ["KEYSTORE", "PLAIN"] {
         let meta = std::fs::metadata(out.join(key)).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o400, "{key}: the output's mode");
@@ -845,8 +909,16 @@ fn decode_base64_of_a_value_that_is_not_base64_fails_without_writing() {
     );
     let finished = run(&mut with_config("init", &file));
     assert_eq!(finished.code, Some(65), "{}", finished.stderr);
-    assert!(finished.error_line().contains("KEYSTORE"), "{}", finished.stderr);
-    assert!(!finished.stderr.contains("not base64!"), "{}", finished.stderr);
+    assert!(
+        finished.error_line().contains("KEYSTORE"),
+        "{}",
+        finished.stderr
+    );
+    assert!(
+        !finished.stderr.contains("not base64!"),
+        "{}",
+        finished.stderr
+    );
     assert!(!out.exists());
 }
 
@@ -883,9 +955,17 @@ fn exec_gives_the_child_every_source_and_renders_templates_before_it_starts() {
     let mut seen: Vec<&str> = env
         .lines()
         .filter(|line| {
-            ["DATABASE_", "DB_", "PAYMENTS_", "STRIPE_", "PAYPAL", "UNSELECTED", "FEATURE"]
-                .iter()
-                .any(|p| line.starts_with(p))
+            [
+                "DATABASE_",
+                "DB_",
+                "PAYMENTS_",
+                "STRIPE_",
+                "PAYPAL",
+                "UNSELECTED",
+                "FEATURE",
+            ]
+            .iter()
+            .any(|p| line.starts_with(p))
         })
         .collect();
     seen.sort_unstable();
@@ -898,4 +978,758 @@ fn exec_gives_the_child_every_source_and_renders_templates_before_it_starts() {
             "PAYMENTS_STRIPE_WEBHOOK=whsec",
         ]
     );
+}
+
+#[test]
+fn exec_does_not_start_the_child_when_a_template_cannot_render() {
+    let setup = Setup::with_world(database_world());
+    let destination = setup.path("url");
+    let marker = setup.path("child-ran");
+    let file = config(
+        &setup,
+        &format!(
+            "sources:\n- project-id: {}\n  environment: dev\n\
+             templates:\n- content: \"{{{{ secret('NOPE') }}}}\"\n  destination: {}\n",
+            sample::PROJECT_ID,
+            destination.display(),
+        ),
+    );
+    let finished = run(with_config("exec", &file).args(["--", "touch", path_str(&marker)]));
+    finished.assert_code(66);
+    assert!(
+        finished.error_line().contains("NOPE"),
+        "{}",
+        finished.stderr
+    );
+    assert!(!marker.exists(), "the child never started");
+    assert!(!destination.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sidecar: renders, notifications, reloads.
+
+/// A sidecar run from a configuration file, with its health endpoints on a free port.
+struct Sidecar {
+    running: Running,
+    port: u16,
+}
+
+impl Sidecar {
+    /// Starts `sidecar --config FILE --listen …` and waits until it is ready.
+    fn start(setup: &Setup, file: &Path) -> Sidecar {
+        let port = free_port();
+        let mut command = with_config("sidecar", file);
+        command.args(["--listen", &format!("127.0.0.1:{port}")]);
+        let running = Running::start(&mut command, setup.path(&format!("sidecar-{port}.log")));
+        let sidecar = Sidecar { running, port };
+        sidecar
+            .running
+            .wait_for("the sidecar to become ready", || sidecar.ready());
+        sidecar
+    }
+
+    fn ready(&self) -> bool {
+        matches!(http_get(self.port, "/readyz"), Some((200, _)))
+    }
+
+    /// The sum of the samples of metric `name` (with `label` only, if given); None while
+    /// `/metrics` does not answer.
+    fn metric(&self, name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+        let (200, body) = http_get(self.port, "/metrics")? else {
+            return None;
+        };
+        let scrape =
+            prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).ok()?;
+        Some(
+            scrape
+                .samples
+                .iter()
+                .filter(|s| s.metric == name)
+                .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+                .map(|s| match s.value {
+                    prometheus_parse::Value::Counter(v)
+                    | prometheus_parse::Value::Gauge(v)
+                    | prometheus_parse::Value::Untyped(v) => v,
+                    _ => f64::NAN,
+                })
+                .sum(),
+        )
+    }
+
+    fn refreshes(&self) -> f64 {
+        self.metric("infisical_materializer_refreshes_total", None)
+            .expect("/metrics answers")
+    }
+
+    fn reloads(&self, result: &str) -> f64 {
+        self.metric(
+            "infisical_materializer_config_reloads_total",
+            Some(("result", result)),
+        )
+        .unwrap_or(0.0)
+    }
+
+    /// Waits until `more` refreshes have finished after this call: whatever one refresh would
+    /// do (write, render, notify) has been done by the end of the next one.
+    fn wait_refreshes(&self, more: u32, why: &str) {
+        let start = self.refreshes();
+        self.running
+            .wait_for(&format!("{more} more refreshes ({why})"), || {
+                self.metric("infisical_materializer_refreshes_total", None)
+                    .is_some_and(|now| now >= start + f64::from(more))
+            });
+    }
+}
+
+/// An executable that appends a line to `counter` each time it runs (for --on-change-exec).
+fn counter_script(setup: &Setup, counter: &Path) -> PathBuf {
+    let script = setup.file(
+        "on-change.sh",
+        &format!("#!/bin/sh\necho changed >> {}\n", counter.display()),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_sidecar_renders_again_only_when_a_used_secret_changes_and_notifies_once_per_refresh() {
+    let setup = Setup::with_world(database_world());
+    let out = setup.path("secrets");
+    let template = setup.file("config.yaml.j2", CONFIG_YAML_J2);
+    let destination = setup.path("app-config.yaml");
+    let counter = setup.path("notified");
+    let script = counter_script(&setup, &counter);
+    let file = config(
+        &setup,
+        &format!(
+            "interval: 300ms\njitter: 0\non-change-exec: {script}\n\
+             sources:\n- project-id: {id}\n  environment: dev\n\
+             outputs:\n- dir: {out}\n\
+             templates:\n- source: {template}\n  destination: {dest}\n",
+            script = script.display(),
+            id = sample::PROJECT_ID,
+            out = out.display(),
+            template = template.display(),
+            dest = destination.display(),
+        ),
+    );
+    let sidecar = Sidecar::start(&setup, &file);
+    assert_eq!(read(&destination), CONFIG_YAML);
+    let first = identity(&destination);
+
+    // A secret that the template does not use: the out-dir changes, the rendered file is not
+    // touched, and the app is told once.
+    setup.fake.set_secret("dev", "/", "UNUSED", "changed");
+    sidecar
+        .running
+        .wait_for("the new UNUSED in the out-dir", || {
+            std::fs::read_to_string(out.join("UNUSED")).is_ok_and(|v| v == "changed")
+        });
+    sidecar.wait_refreshes(3, "anything late would be done by now");
+    assert_eq!(identity(&destination), first, "same inode and mtime");
+    assert_eq!(count_lines(&counter), 1, "one notification for one change");
+
+    // A secret it uses: both outputs change in the same refresh, and the app is told once.
+    setup.fake.set_secret("dev", "/", "DB_PASSWORD", "rotated");
+    sidecar
+        .running
+        .wait_for("the rendered file with the new password", || {
+            std::fs::read_to_string(&destination).is_ok_and(|t| t.contains(":rotated@"))
+        });
+    assert_eq!(read(&out.join("DB_PASSWORD")), "rotated");
+    sidecar.wait_refreshes(3, "anything late would be done by now");
+    assert_eq!(
+        read(&destination),
+        CONFIG_YAML.replace(":s3cr3t@", ":rotated@")
+    );
+    assert_ne!(
+        identity(&destination).0,
+        first.0,
+        "written atomically: a new inode"
+    );
+    assert_eq!(
+        count_lines(&counter),
+        2,
+        "one notification per refresh, not one per file\n{}",
+        sidecar.running.logs()
+    );
+}
+
+#[test]
+fn a_sidecar_whose_template_loses_a_secret_keeps_every_output_and_stays_ready() {
+    let setup = Setup::with_world(database_world());
+    let out = setup.path("secrets");
+    let template = setup.file("config.yaml.j2", CONFIG_YAML_J2);
+    let destination = setup.path("app-config.yaml");
+    let counter = setup.path("notified");
+    let script = counter_script(&setup, &counter);
+    let file = config(
+        &setup,
+        &format!(
+            "interval: 300ms\njitter: 0\nmax-staleness: 1h\non-change-exec: {script}\n\
+             sources:\n- project-id: {id}\n  environment: dev\n\
+             outputs:\n- dir: {out}\n\
+             templates:\n- source: {template}\n  destination: {dest}\n",
+            script = script.display(),
+            id = sample::PROJECT_ID,
+            out = out.display(),
+            template = template.display(),
+            dest = destination.display(),
+        ),
+    );
+    let sidecar = Sidecar::start(&setup, &file);
+    let rendered = identity(&destination);
+    let data = std::fs::read_link(out.join("..data")).unwrap();
+
+    setup.fake.delete_secret("dev", "/", "DB_HOST");
+    setup.fake.set_secret("dev", "/", "UNUSED", "changed");
+    sidecar
+        .running
+        .wait_for("the render failure in the log", || {
+            sidecar.running.logs().lines().any(|l| {
+                l.contains("ERROR") && l.contains("DB_HOST") && l.contains("config.yaml.j2")
+            })
+        });
+    sidecar.wait_refreshes(3, "nothing may be written meanwhile");
+    assert_eq!(identity(&destination), rendered);
+    assert_eq!(std::fs::read_link(out.join("..data")).unwrap(), data);
+    assert_eq!(
+        read(&out.join("UNUSED")),
+        "u",
+        "all or nothing: the out-dir stays too"
+    );
+    assert_eq!(count_lines(&counter), 0, "nothing changed, nobody told");
+    assert!(
+        sidecar.ready(),
+        "the last good files are still there (and not stale)"
+    );
+
+    // Back again: everything is written in one go.
+    setup.fake.set_secret("dev", "/", "DB_HOST", "db2.internal");
+    sidecar.running.wait_for("the recovered render", || {
+        std::fs::read_to_string(&destination).is_ok_and(|t| t.contains("@db2.internal:"))
+    });
+    assert_eq!(read(&out.join("UNUSED")), "changed");
+    sidecar.wait_refreshes(2, "the notification is done");
+    assert_eq!(count_lines(&counter), 1);
+}
+
+/// A config for [`edited_config`]: one inline template that says `prefix`.
+fn user_template(setup: &Setup, destination: &Path, prefix: &str) -> String {
+    format!(
+        "{}interval: 1h\n\
+         sources:\n- project-id: {}\n  environment: dev\n\
+         templates:\n- content: \"{prefix} {{{{ secret('DB_USER') }}}}\"\n  destination: {}\n",
+        head(setup),
+        sample::PROJECT_ID,
+        destination.display(),
+    )
+}
+
+/// Starts a sidecar on a plain config file, changes the file with `edit`, and checks that the
+/// change is applied. One change per sidecar: see `a_config_change_during_a_reload_is_not_lost`.
+fn edited_config(edit: impl FnOnce(&Setup, &Path, String)) {
+    let setup = Setup::with_world(database_world());
+    let destination = setup.path("user.txt");
+    let file = setup.file("config.yaml", &user_template(&setup, &destination, "one"));
+    let sidecar = Sidecar::start(&setup, &file);
+    assert_eq!(read(&destination), "one app_user");
+    edit(&setup, &file, user_template(&setup, &destination, "two"));
+    sidecar.running.wait_for("the changed config applied", || {
+        std::fs::read_to_string(&destination).is_ok_and(|t| t == "two app_user")
+    });
+}
+
+#[test]
+fn a_config_file_written_in_place_is_reloaded() {
+    // Truncated and written, as `echo >` or `kubectl cp` would.
+    edited_config(|_, file, text| std::fs::write(file, text).unwrap());
+}
+
+#[test]
+fn a_config_file_replaced_by_a_rename_is_reloaded() {
+    // Written aside and renamed over, as an editor saves.
+    edited_config(|setup, file, text| {
+        let tmp = setup.file("config.yaml.swp", &text);
+        std::fs::rename(&tmp, file).unwrap();
+    });
+}
+
+/// A directory laid out like a mounted ConfigMap: `DIR/..VERSION/NAME`, `DIR/..data -> ..VERSION`
+/// and `DIR/NAME -> ..data/NAME`. Kubelet updates it by writing a new version directory and
+/// renaming a new `..data` symlink over the old one.
+struct ConfigMapDir {
+    dir: PathBuf,
+    version: u32,
+}
+
+impl ConfigMapDir {
+    fn new(dir: PathBuf, files: &[(&str, &str)]) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config_map = ConfigMapDir { dir, version: 0 };
+        config_map.swap(files);
+        for (name, _) in files {
+            std::os::unix::fs::symlink(Path::new("..data").join(name), config_map.dir.join(name))
+                .unwrap();
+        }
+        config_map
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Publishes a new version of the files, as kubelet does.
+    fn swap(&mut self, files: &[(&str, &str)]) {
+        let old = format!(
+            "..2026_12_01_00_00_{:02}.{}",
+            self.version,
+            100 + self.version
+        );
+        self.version += 1;
+        let new = format!(
+            "..2026_12_01_00_00_{:02}.{}",
+            self.version,
+            100 + self.version
+        );
+        std::fs::create_dir(self.dir.join(&new)).unwrap();
+        for (name, content) in files {
+            std::fs::write(self.dir.join(&new).join(name), content).unwrap();
+        }
+        let tmp = self.dir.join("..data_tmp");
+        std::os::unix::fs::symlink(&new, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+        if self.version > 1 {
+            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_configmap_swap_of_a_template_re_renders_within_two_seconds_without_fetching() {
+    let setup = Setup::with_world(database_world());
+    let mut templates = ConfigMapDir::new(
+        setup.path("templates"),
+        &[("db.j2", "v1 {{ secret(\"DB_USER\") }}\n")],
+    );
+    let destination = setup.path("db.txt");
+    // No refresh comes during the test: only the watch can make the new render.
+    let file = config(
+        &setup,
+        &format!(
+            "interval: 1h\n\
+             sources:\n- project-id: {}\n  environment: dev\n\
+             templates:\n- source: {}\n  destination: {}\n",
+            sample::PROJECT_ID,
+            templates.path("db.j2").display(),
+            destination.display(),
+        ),
+    );
+    let sidecar = Sidecar::start(&setup, &file);
+    assert_eq!(read(&destination), "v1 app_user\n");
+    let lists = setup.fake.count(Route::ListSecrets);
+
+    let swapped = Instant::now();
+    templates.swap(&[("db.j2", "v2 {{ secret(\"DB_HOST\") }}\n")]);
+    sidecar.running.wait_for("the new template rendered", || {
+        std::fs::read_to_string(&destination).is_ok_and(|t| t == "v2 db.internal\n")
+    });
+    let took = swapped.elapsed();
+    assert!(
+        took <= Duration::from_secs(2),
+        "re-rendered {took:?} after the swap\n{}",
+        sidecar.running.logs()
+    );
+    assert_eq!(
+        setup.fake.count(Route::ListSecrets),
+        lists,
+        "the sources did not change: no fetch"
+    );
+    assert_eq!(sidecar.reloads("success"), 1.0);
+
+    // And again: the watch survives the swap that removed the directory it first resolved.
+    templates.swap(&[("db.j2", "v3 {{ secret(\"DB_PASSWORD\") }}\n")]);
+    sidecar.running.wait_for("the third template rendered", || {
+        std::fs::read_to_string(&destination).is_ok_and(|t| t == "v3 s3cr3t\n")
+    });
+}
+
+#[test]
+fn a_broken_config_swapped_in_is_refused_and_the_old_one_keeps_running_until_a_good_one() {
+    let setup = Setup::with_world(world(&[("dev", "/", "A", "1"), ("prod", "/", "A", "p")]));
+    let destination = setup.path("a.txt");
+    let good = |prefix: &str, env: &str| {
+        format!(
+            "{}interval: 300ms\njitter: 0\n\
+             sources:\n- project-id: {}\n  environment: {env}\n\
+             templates:\n- content: \"{prefix}={{{{ secret('A') }}}}\\n\"\n  destination: {}\n",
+            head(&setup),
+            sample::PROJECT_ID,
+            destination.display(),
+        )
+    };
+    let mut config_map =
+        ConfigMapDir::new(setup.path("config"), &[("config.yaml", &good("a", "dev"))]);
+    let sidecar = Sidecar::start(&setup, &config_map.path("config.yaml"));
+    assert_eq!(read(&destination), "a=1\n");
+
+    // Not YAML.
+    config_map.swap(&[("config.yaml", "sources: [\n  - {environment: dev\n")]);
+    sidecar
+        .running
+        .wait_for("a refused reload in /metrics", || {
+            sidecar.reloads("failure") >= 1.0
+        });
+    let logs = sidecar.running.logs();
+    let refused = logs
+        .lines()
+        .find(|line| line.contains("configuration change refused"))
+        .unwrap_or_else(|| panic!("no refusal in the log\n{logs}"));
+    assert!(refused.contains("config.yaml"), "{refused}");
+    assert!(sidecar.ready(), "/readyz stays 200");
+
+    // The old configuration still runs: a new value is rendered with the old template.
+    setup.fake.set_secret("dev", "/", "A", "2");
+    sidecar
+        .running
+        .wait_for("a=2 rendered by the old configuration", || {
+            std::fs::read_to_string(&destination).is_ok_and(|t| t == "a=2\n")
+        });
+
+    // Valid YAML with an unknown key.
+    config_map.swap(&[(
+        "config.yaml",
+        &format!("{}bogus-key: 1\n", good("b", "prod")),
+    )]);
+    sidecar.running.wait_for("a second refused reload", || {
+        sidecar.reloads("failure") >= 2.0
+    });
+    assert!(
+        sidecar
+            .running
+            .logs()
+            .lines()
+            .any(|l| l.contains("configuration change refused") && l.contains("bogus-key")),
+        "{}",
+        sidecar.running.logs()
+    );
+    sidecar.wait_refreshes(2, "the refused config must not have been applied");
+    assert_eq!(read(&destination), "a=2\n");
+    assert!(sidecar.ready());
+    assert_eq!(sidecar.reloads("success"), 0.0);
+
+    // A good one is applied at once: new template and new source.
+    config_map.swap(&[("config.yaml", &good("b", "prod"))]);
+    sidecar
+        .running
+        .wait_for("the good configuration applied", || {
+            std::fs::read_to_string(&destination).is_ok_and(|t| t == "b=p\n")
+        });
+    assert_eq!(sidecar.reloads("success"), 1.0);
+    assert!(sidecar.ready());
+}
+
+#[test]
+fn each_source_keeps_its_own_etag_one_conditional_request_per_source_per_refresh() {
+    let setup = Setup::with_world(two_folder_world());
+    let file = config(
+        &setup,
+        &format!(
+            "interval: 300ms\njitter: 0\nout-dir: {}\n\
+             sources:\n\
+             - project-id: {id}\n  environment: dev\n  path: /backend\n\
+             - project-id: {id}\n  environment: dev\n  path: /flags\n",
+            setup.path("secrets").display(),
+            id = sample::PROJECT_ID,
+        ),
+    );
+    let sidecar = Sidecar::start(&setup, &file);
+    sidecar.wait_refreshes(3, "a few quiet refreshes");
+    setup
+        .fake
+        .set_secret("dev", "/flags", "FEATURE_A", "changed");
+    sidecar.running.wait_for("the changed flag", || {
+        std::fs::read_to_string(setup.path("secrets").join("FEATURE_A"))
+            .is_ok_and(|v| v == "changed")
+    });
+    sidecar.wait_refreshes(2, "quiet again");
+    drop(sidecar);
+
+    let lists: Vec<_> = setup
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Route::ListSecrets && r.status != 404)
+        .collect();
+    for path in ["/backend", "/flags"] {
+        let of_path: Vec<_> = lists
+            .iter()
+            .filter(|r| r.query("secretPath") == Some(path))
+            .collect();
+        assert!(of_path.len() >= 5, "{path}: {} requests", of_path.len());
+        assert!(
+            of_path[1..]
+                .iter()
+                .all(|r| r.header("if-none-match").is_some()),
+            "{path}: If-None-Match after the first"
+        );
+        let fetched = of_path.iter().filter(|r| r.status == 200).count();
+        let expected = if path == "/flags" { 2 } else { 1 };
+        assert_eq!(
+            fetched, expected,
+            "{path}: only a change of this folder costs a full answer"
+        );
+    }
+    // Both sources are asked in every refresh: the counts differ by at most the refresh that
+    // was in flight when the sidecar stopped.
+    let count = |path: &str| {
+        lists
+            .iter()
+            .filter(|r| r.query("secretPath") == Some(path))
+            .count()
+    };
+    assert!(count("/backend").abs_diff(count("/flags")) <= 1);
+}
+
+#[test]
+fn a_rotated_client_secret_is_used_at_once_after_a_refused_login() {
+    let setup = Setup::with_world(database_world());
+    let mut credentials = ConfigMapDir::new(
+        setup.path("credentials"),
+        &[("client-secret", sample::UA_CLIENT_SECRET)],
+    );
+    let file = setup.file(
+        "config.yaml",
+        &format!(
+            "api-url: {}\nclient-id: {}\nclient-secret-file: {}\n\
+             interval: 300ms\njitter: 0\nproject-id: {}\nenv: dev\nout-dir: {}\n",
+            setup.fake.url(),
+            sample::UA_CLIENT_ID,
+            credentials.path("client-secret").display(),
+            sample::PROJECT_ID,
+            setup.path("secrets").display(),
+        ),
+    );
+    let sidecar = Sidecar::start(&setup, &file);
+    let refused = || {
+        setup
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.route == Route::UniversalAuthLogin && r.status == 401)
+            .count()
+    };
+    let logins = || {
+        setup
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.route == Route::UniversalAuthLogin && r.status == 200)
+            .count()
+    };
+
+    // The secret is rotated in Infisical and the token revoked: the next login is refused.
+    setup
+        .fake
+        .set_client_secret(sample::UA_IDENTITY_ID, "rotated-secret");
+    setup.fake.revoke_tokens(sample::UA_IDENTITY_ID);
+    sidecar
+        .running
+        .wait_for("a refused login", || refused() >= 1);
+    let before = logins();
+
+    // Then the new secret reaches the volume.
+    let rotated = Instant::now();
+    credentials.swap(&[("client-secret", "rotated-secret")]);
+    sidecar
+        .running
+        .wait_for("a login with the new secret", || logins() > before);
+    let took = rotated.elapsed();
+    // Without the watch the next attempt comes 30 s after the refusal.
+    assert!(
+        took < Duration::from_secs(10),
+        "logged in {took:?} after the rotation\n{}",
+        sidecar.running.logs()
+    );
+    assert_eq!(refused(), 1, "no second attempt with the old secret");
+    sidecar.wait_refreshes(2, "refreshing again");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shipped example.
+
+/// `examples/config.yaml` with its machine paths moved into the scratch dir and its API URL
+/// pointed at the fake; everything else as shipped.
+#[test]
+fn the_shipped_example_works_with_its_paths_moved() {
+    let backend_id = "0d5f3c2a-8b1e-4f6d-9a7c-2e4b6d8f0a1c";
+    // One project that both sources name: one by slug, one by id.
+    let world = World::empty()
+        .project(backend_id, "backend-a1b2", &["prod"])
+        .universal_auth_identity(
+            sample::UA_IDENTITY_ID,
+            sample::UA_CLIENT_ID,
+            sample::UA_CLIENT_SECRET,
+            2_592_000,
+            2_592_000,
+        )
+        .secret("prod", "/backend", "DB_USER", "app_user")
+        .secret("prod", "/backend", "DB_PASSWORD", "s3cr3t")
+        .secret("prod", "/backend", "DB_HOST", "db.internal")
+        .secret("prod", "/backend", "KEYSTORE", "AP8BCn+A/gA=")
+        .secret("prod", "/backend", "NOT_LISTED", "decoy")
+        .tagged_secret(
+            "prod",
+            "/shared/payments",
+            "STRIPE_KEY",
+            "sk",
+            &["payments"],
+        )
+        .tagged_secret("prod", "/shared/payments", "STRIPE_UNTAGGED", "x", &[])
+        .tagged_secret(
+            "prod",
+            "/shared/payments",
+            "PAYPAL_KEY",
+            "pp",
+            &["payments"],
+        );
+    let setup = Setup::with_world(world);
+    let root = setup.path("root");
+    for dir in [
+        "var/run/infisical",
+        "etc/templates",
+        "run/secrets",
+        "run/app",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(
+        root.join("var/run/infisical/client-id"),
+        sample::UA_CLIENT_ID,
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("var/run/infisical/client-secret"),
+        sample::UA_CLIENT_SECRET,
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/templates/database.yaml.j2"),
+        "user: {{ secret(\"DATABASE_USER\") }}\n",
+    )
+    .unwrap();
+
+    let example = read(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/config.yaml"
+    )));
+    let mut text = example.replace("https://infisical.example.com", &setup.fake.url());
+    for dir in ["/var/run/", "/etc/templates/", "/run/"] {
+        text = text.replace(&format!(" {dir}"), &format!(" {}{dir}", root.display()));
+    }
+    // The scratch dir is not a tmpfs; the example asks for one (rightly, for a pod).
+    assert!(text.contains("require-tmpfs: true\n"));
+    let mut text = text.replace("require-tmpfs: true\n", "require-tmpfs: false\n");
+    let root_user = nix::unistd::geteuid().is_root();
+    if !root_user {
+        // Only root may give files to uid 1000.
+        text = text.replace("owner: \"1000:1000\"\n", "");
+        text = text.replace("    owner: \"1000\"\n", "");
+    }
+    let file = setup.file("example.yaml", &text);
+
+    let finished = run(&mut with_config("check", &file));
+    finished.assert_code(0);
+    let finished = run(&mut with_config("init", &file));
+    finished.assert_code(0);
+    let secrets = root.join("run/secrets");
+    assert_eq!(
+        keys_in(&secrets.join("app")),
+        [
+            "DATABASE_HOST",
+            "DATABASE_PASSWORD",
+            "DATABASE_USER",
+            "KEYSTORE",
+            "PAYMENTS_STRIPE_KEY"
+        ]
+    );
+    assert_eq!(
+        std::fs::read(secrets.join("app/KEYSTORE")).unwrap(),
+        [0x00, 0xFF, 0x01, 0x0A, 0x7F, 0x80, 0xFE, 0x00]
+    );
+    assert_eq!(read(&secrets.join("database.yaml")), "user: app_user\n");
+    assert_eq!(
+        read(&secrets.join("database-url")),
+        "postgres://app_user:s3cr3t@db.internal:5432/app\n"
+    );
+    assert!(read(&secrets.join("app.env")).contains("PAYMENTS_STRIPE_KEY="));
+    let mode = |name: &str| std::fs::metadata(secrets.join(name)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("app/DATABASE_USER"), 0o400);
+    assert_eq!(mode("app.env"), 0o440);
+    assert_eq!(mode("database.yaml"), 0o440);
+    assert_eq!(mode("database-url"), 0o400);
+    if root_user {
+        let owner = |name: &str| {
+            let meta = std::fs::metadata(secrets.join(name)).unwrap();
+            (meta.uid(), meta.gid())
+        };
+        assert_eq!(owner("app/DATABASE_USER"), (1000, 1000));
+        assert_eq!(owner("database.yaml"), (1000, 1000));
+        assert_eq!(owner("database-url").0, 1000);
+    }
+}
+
+/// The example as shipped parses: its only complaint on this machine is the missing credential
+/// file it points at.
+#[test]
+fn the_shipped_example_as_is_fails_only_on_its_missing_credential_files() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config.yaml");
+    let finished = run(materializer().args(["check", "--config", example]));
+    finished.assert_code(64);
+    assert!(
+        finished
+            .error_line()
+            .contains("/var/run/infisical/client-id"),
+        "{}",
+        finished.stderr
+    );
+}
+
+/// A change that lands while the previous one is being applied (here: while --on-change-exec of
+/// the reload's render runs) must still be applied.
+#[test]
+#[ignore = "defect: a config change made while a reload is applied is lost (the watch is replaced after the render)"]
+fn a_config_change_during_a_reload_is_not_lost() {
+    let setup = Setup::with_world(database_world());
+    let destination = setup.path("user.txt");
+    let slow = setup.file("slow-on-change.sh", "#!/bin/sh\nsleep 2\n");
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let body = |prefix: &str| {
+        format!(
+            "{}interval: 1h\non-change-exec: {}\n\
+             sources:\n- project-id: {}\n  environment: dev\n\
+             templates:\n- content: \"{prefix} {{{{ secret('DB_USER') }}}}\"\n  destination: {}\n",
+            head(&setup),
+            slow.display(),
+            sample::PROJECT_ID,
+            destination.display(),
+        )
+    };
+    let file = setup.file("config.yaml", &body("one"));
+    let sidecar = Sidecar::start(&setup, &file);
+    assert_eq!(read(&destination), "one app_user");
+
+    std::fs::write(&file, body("two")).unwrap();
+    sidecar.running.wait_for("the first change applied", || {
+        std::fs::read_to_string(&destination).is_ok_and(|t| t == "two app_user")
+    });
+    // The app is being told about "two" (for 2 s) when the next change comes.
+    std::fs::write(&file, body("three")).unwrap();
+    sidecar.running.wait_for("the second change applied", || {
+        std::fs::read_to_string(&destination).is_ok_and(|t| t == "three app_user")
+    });
 }

@@ -329,6 +329,24 @@ impl FakeInfisical {
         identity.max_ttl = max_ttl;
     }
 
+    /// Rotates the client secret of a Universal Auth identity: from now on only `client_secret`
+    /// logs in (tokens already issued stay valid).
+    pub fn set_client_secret(&self, identity_id: &str, client_secret: &str) {
+        let mut st = self.shared.lock();
+        match st
+            .world
+            .identities
+            .iter_mut()
+            .find(|i| i.id == identity_id)
+            .and_then(|i| i.ua.as_mut())
+        {
+            Some(ua) => ua.client_secret = client_secret.into(),
+            None => panic!(
+                "fake-infisical: set_client_secret: no Universal Auth identity '{identity_id}'"
+            ),
+        }
+    }
+
     /// Deletes every access token of an identity (later use answers 401 "No identity access
     /// token found"). Returns how many there were.
     pub fn revoke_tokens(&self, identity_id: &str) -> usize {

@@ -79,10 +79,8 @@ pub fn run(cli: Cli, explicit: Explicit, file: Option<ConfigFile>) -> ExitCode {
                     )
                 })?;
                 let config = SidecarConfig::load(&args, &env, file.as_ref(), &explicit)?;
-                // With a configuration file, a change to it (or to a template) is applied live.
-                let reload = file
-                    .as_ref()
-                    .map(|file| mode::sidecar::Reload::new(file, args, explicit));
+                // A change to the configuration file or to a template is applied live.
+                let reload = mode::sidecar::Reload::new(file.map(|file| file.path), args, explicit);
                 mode::sidecar::run(config, shutdown, reload)
                     .await
                     .map(|()| None)

@@ -3,14 +3,22 @@
 //! updates projected volumes, Secrets and ConfigMaps by swapping a `..data` symlink in the
 //! directory, so directories are watched, not files.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 /// A running watch; changes arrive on `changes` (coalesced: one pending message at most).
 pub struct FileWatch {
-    _watcher: notify::RecommendedWatcher,
+    watcher: notify::RecommendedWatcher,
+    /// The file names that count (and kubelet's `..data`), shared with the event handler.
+    names: Arc<Mutex<HashSet<OsString>>>,
+    /// The directories watched.
+    directories: HashSet<PathBuf>,
+    what: String,
     /// Receives a message after any change in a watched file's directory.
     pub changes: mpsc::Receiver<()>,
 }
@@ -24,45 +32,69 @@ pub fn watch_files(files: &[PathBuf], what: &str) -> Option<FileWatch> {
     let (sender, changes) = mpsc::channel(1);
     // Only events about the files themselves, or kubelet's `..data` swap, count:
     // the directory may hold other files (even our own outputs).
-    let mut names: Vec<std::ffi::OsString> = files
-        .iter()
-        .filter_map(|f| f.file_name().map(ToOwned::to_owned))
-        .collect();
-    names.push("..data".into());
+    let names: Arc<Mutex<HashSet<OsString>>> = Arc::default();
+    let relevant_names = Arc::clone(&names);
     let handler = move |event: notify::Result<notify::Event>| {
+        let names = relevant_names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let relevant = event.is_ok_and(|e| {
             !e.kind.is_access()
                 && e.paths
                     .iter()
-                    .any(|p| p.file_name().is_some_and(|n| names.iter().any(|w| w == n)))
+                    .any(|p| p.file_name().is_some_and(|n| names.contains(n)))
         });
         if relevant {
             // Full means a change is already pending; one is enough.
             let _ = sender.try_send(());
         }
     };
-    let mut watcher = match notify::recommended_watcher(handler) {
+    let watcher = match notify::recommended_watcher(handler) {
         Ok(watcher) => watcher,
         Err(error) => {
             tracing::warn!("cannot watch {what} ({error}); changes to them are not seen");
             return None;
         }
     };
-    let mut directories: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
-    directories.sort();
-    directories.dedup();
-    for directory in directories {
-        if let Err(error) = watcher.watch(directory, RecursiveMode::NonRecursive) {
-            tracing::warn!(
-                "cannot watch {} ({error}); changes to {what} there are not seen",
-                directory.display()
+    let mut watch = FileWatch {
+        watcher,
+        names,
+        directories: HashSet::new(),
+        what: what.to_owned(),
+        changes,
+    };
+    watch.add(files);
+    Some(watch)
+}
+
+impl FileWatch {
+    /// Watches these files too. The watch itself is kept, so no change made meanwhile is lost.
+    pub fn add(&mut self, files: &[PathBuf]) {
+        {
+            let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+            names.insert("..data".into());
+            names.extend(
+                files
+                    .iter()
+                    .filter_map(|f| f.file_name().map(ToOwned::to_owned)),
             );
         }
+        for directory in files.iter().filter_map(|f| f.parent()) {
+            if self.directories.contains(directory) {
+                continue;
+            }
+            match self.watcher.watch(directory, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.directories.insert(directory.to_owned());
+                }
+                Err(error) => tracing::warn!(
+                    "cannot watch {} ({error}); changes to {} there are not seen",
+                    directory.display(),
+                    self.what
+                ),
+            }
+        }
     }
-    Some(FileWatch {
-        _watcher: watcher,
-        changes,
-    })
 }
 
 /// The next change seen by `watch`; pending forever without a watch.

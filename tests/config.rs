@@ -502,7 +502,7 @@ fn the_config_file_can_come_from_infisical_materializer_config() {
 /// Top-level values checked by the flags' own validation: the message must still say that the
 /// value came from the file (the user never typed `--jitter`).
 #[test]
-#[ignore = "defect: a bad top-level value from --config is reported as the flag (`--jitter \"7\": …`) without naming the file"]
+
 fn a_bad_top_level_value_names_the_file() {
     let cases = [
         ("jitter: 7", "jitter"),
@@ -546,7 +546,7 @@ fn a_bad_top_level_value_names_the_file() {
 /// every mode, not only by the one that uses it; otherwise `check` passes a file that the
 /// sidecar refuses, and a typo is found only when the pod that uses the key starts.
 #[test]
-#[ignore = "defect: check skips templates and outputs; init and check skip `interval`, the sidecar `retry-deadline`; each goes on to log in"]
+
 fn every_mode_refuses_a_bad_value_it_does_not_use() {
     let sources = format!(
         "sources:\n- project-id: {}\n  environment: dev\n",
@@ -1689,17 +1689,17 @@ fn the_shipped_example_works_with_its_paths_moved() {
     }
 }
 
-/// The example as shipped parses: its only complaint on this machine is the missing credential
-/// file it points at.
+/// The example as shipped parses: its only complaint on this machine is a file it points at
+/// that is not here (the template, read when the file is checked, or a credential file).
 #[test]
-fn the_shipped_example_as_is_fails_only_on_its_missing_credential_files() {
+fn the_shipped_example_as_is_fails_only_on_the_files_it_points_at() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config.yaml");
     let finished = run(materializer().args(["check", "--config", example]));
     finished.assert_code(64);
+    let line = finished.error_line();
     assert!(
-        finished
-            .error_line()
-            .contains("/var/run/infisical/client-id"),
+        line.contains("/etc/templates/database.yaml.j2")
+            || line.contains("/var/run/infisical/client-id"),
         "{}",
         finished.stderr
     );
@@ -1708,7 +1708,7 @@ fn the_shipped_example_as_is_fails_only_on_its_missing_credential_files() {
 /// A change that lands while the previous one is being applied (here: while --on-change-exec of
 /// the reload's render runs) must still be applied.
 #[test]
-#[ignore = "defect: a config change made while a reload is applied is lost (the watch is replaced after the render)"]
+
 fn a_config_change_during_a_reload_is_not_lost() {
     let setup = Setup::with_world(database_world());
     let destination = setup.path("user.txt");
@@ -1743,7 +1743,7 @@ fn a_config_change_during_a_reload_is_not_lost() {
 /// `--template SRC:DEST` in a ConfigMap: a sidecar renders the new template, with or without a
 /// configuration file.
 #[test]
-#[ignore = "defect: the source of --template is not watched (with or without --config): a ConfigMap update of it is never rendered"]
+
 fn a_configmap_swap_of_a_template_given_by_flag_re_renders() {
     let mut failures = Vec::new();
     for with_file in [true, false] {

@@ -14,14 +14,14 @@ use clap::ValueEnum;
 
 use super::file::{self, FileError, OutputTarget, RawConfig, RawSource, RawTemplate, TemplateText};
 use super::{
-    normalize_secret_path, parse_file_mode, parse_key_mappings, parse_key_pattern, ConfigError,
-    SourceConfig,
+    normalize_api_url, normalize_secret_path, parse_file_mode, parse_key_mappings,
+    parse_key_pattern, parse_signal, ConfigError, SourceConfig,
 };
 use crate::api::ListQuery;
 use crate::cli::{self, Explicit, OutputArgs, RefreshArgs, RetryArgs, SourceArgs};
-use crate::secrets::{KeySelection, OnConflict};
+use crate::secrets::{InvalidKeys, KeySelection, OnConflict};
 use crate::sink::template::Template;
-use crate::sink::{Decode, Output, Owner, Target};
+use crate::sink::{Decode, Format, Output, Owner, Target};
 
 /// A configuration file: its path and what stage one read from it.
 #[derive(Clone, Debug)]
@@ -48,12 +48,98 @@ const SOURCE_OPTIONS: [(&str, &str); 10] = [
 ];
 
 impl ConfigFile {
-    /// Reads and parses the file (stage one).
+    /// Reads and parses the file (stage one), then checks every value it holds, including those
+    /// the current mode does not use: the file that `check` accepts is one every mode accepts.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        Ok(Self {
+        let file = Self {
             path: path.to_owned(),
             raw: RawConfig::load(path)?,
-        })
+        };
+        file.validate()?;
+        Ok(file)
+    }
+
+    /// Checks the values that can be checked without the flags, naming the file and key.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let raw = &self.raw;
+        let durations = [
+            ("request-timeout", &raw.request_timeout),
+            ("retry-deadline", &raw.retry_deadline),
+            ("interval", &raw.interval),
+            ("on-change-timeout", &raw.on_change_timeout),
+            ("max-staleness", &raw.max_staleness),
+            ("grace", &raw.grace),
+        ];
+        for (key, text) in durations {
+            self.duration(key, text)?;
+        }
+        self.value_enum::<cli::AuthMethod>("auth-method", &raw.auth_method)?;
+        self.log_format()?;
+        self.value_enum::<Format>("format", &raw.format)?;
+        self.value_enum::<InvalidKeys>("invalid-keys", &raw.invalid_keys)?;
+        let mode = self.mode("file-mode", &raw.file_mode, 0o440)?;
+        let owner = self.owner("owner", &raw.owner, None)?;
+        if raw
+            .jitter
+            .is_some_and(|jitter| !(0.0..=1.0).contains(&jitter))
+        {
+            return Err(self.error("jitter", "must be between 0 and 1 (a fraction of interval)"));
+        }
+        for (key, text) in [
+            ("on-change-signal", &raw.on_change_signal),
+            ("restart-signal", &raw.restart_signal),
+        ] {
+            if let Some(text) = text {
+                parse_signal(key, text).map_err(|error| self.error(key, reason_of(error)))?;
+            }
+        }
+        if let Some(url) = &raw.api_url {
+            normalize_api_url(url).map_err(|error| self.error("api-url", reason_of(error)))?;
+        }
+        if let Some(path) = &raw.path {
+            normalize_secret_path(path)
+                .map_err(|_| self.error("path", "must start with '/', e.g. / or /app/db"))?;
+        }
+        if let Some(keys) = &raw.keys {
+            parse_key_mappings(&key_specs(keys))
+                .map_err(|error| self.error("key", reason_of(error)))?;
+        }
+        if let Some(pattern) = &raw.key_matching {
+            parse_key_pattern("key-matching", pattern)
+                .map_err(|error| self.error("key-matching", reason_of(error)))?;
+        }
+        self.sources()?;
+        self.outputs(mode, owner)?;
+        self.templates(mode, owner)?;
+        Ok(())
+    }
+
+    /// Names the file and key in an error that the flags' validation made about a value that
+    /// came from the file (an option not given explicitly): the user never typed `--jitter`.
+    pub fn attribute(&self, error: ConfigError, explicit: &Explicit) -> ConfigError {
+        let (option, reason) = match &error {
+            ConfigError::Invalid { option, reason, .. } => (*option, reason.clone()),
+            ConfigError::ApiUrl { reason, .. } => ("--api-url", (*reason).to_owned()),
+            ConfigError::KeyMapping { spec, reason } => ("--key", format!("{spec:?}: {reason}")),
+            ConfigError::CaCert { reason, .. } => ("--ca-cert", reason.clone()),
+            ConfigError::SecretPath(_) => {
+                ("--path", "must start with '/', e.g. / or /app/db".into())
+            }
+            _ => return error,
+        };
+        let Some(key) = option.strip_prefix("--").filter(|key| !key.contains('/')) else {
+            return error;
+        };
+        let id = match key {
+            "env" => "environment".to_owned(),
+            "tag" => "tags".to_owned(),
+            "key" => "keys".to_owned(),
+            other => other.replace('-', "_"),
+        };
+        if explicit.contains(&id) {
+            return error;
+        }
+        self.error(key, reason)
     }
 
     fn origin(&self) -> String {
@@ -67,17 +153,6 @@ impl ConfigFile {
             key: key.into(),
             reason: reason.into(),
         })
-    }
-
-    /// Every file the configuration consists of: the file itself and the template sources (what
-    /// a sidecar watches to reload).
-    pub fn watched_files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.path.clone()];
-        files.extend(self.raw.templates.iter().filter_map(|t| match &t.text {
-            TemplateText::Source(path) => Some(path.clone()),
-            TemplateText::Content(_) => None,
-        }));
-        files
     }
 
     /// Fills the server, credential and source flags that were not given explicitly.
@@ -414,9 +489,14 @@ impl ConfigFile {
         let mut targets = Vec::new();
         for (index, raw) in self.raw.templates.iter().enumerate() {
             let key = |name: &str| format!("templates[{index}].{name}");
+            let source = match &raw.text {
+                TemplateText::Source(path) => Some(path.clone()),
+                TemplateText::Content(_) => None,
+            };
             targets.push(Target {
                 output: Output::Template {
                     template: self.template(index, raw)?.into(),
+                    source,
                     destination: raw.destination.clone(),
                 },
                 mode: self.mode(&key("mode"), &raw.mode, mode)?,

@@ -511,10 +511,13 @@ impl CheckConfig {
             file.apply_source(&mut args.source, explicit)?;
             file.apply_retry(&mut args.retry, explicit)?;
         }
-        Ok(Self {
-            fetch: FetchConfig::build(&args.source, env, file)?,
-            retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
-        })
+        let build = || -> Result<Self, ConfigError> {
+            Ok(Self {
+                fetch: FetchConfig::build(&args.source, env, file)?,
+                retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
+            })
+        };
+        attributed(build(), file, explicit)
     }
 }
 
@@ -548,11 +551,14 @@ impl InitConfig {
             file.apply_retry(&mut args.retry, explicit)?;
             file.apply_output(&mut args.output, explicit)?;
         }
-        Ok(Self {
-            fetch: FetchConfig::build(&args.source, env, file)?,
-            output: checked_outputs(&args.output, file)?,
-            retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
-        })
+        let build = || -> Result<Self, ConfigError> {
+            Ok(Self {
+                fetch: FetchConfig::build(&args.source, env, file)?,
+                output: checked_outputs(&args.output, file)?,
+                retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
+            })
+        };
+        attributed(build(), file, explicit)
     }
 }
 
@@ -576,6 +582,15 @@ pub struct SidecarConfig {
 }
 
 impl SidecarConfig {
+    /// The files a change of which changes this configuration: the configuration file (if
+    /// any) and every template source.
+    pub fn watched_files(&self, file: Option<&Path>) -> Vec<PathBuf> {
+        file.into_iter()
+            .chain(self.output.template_sources())
+            .map(Path::to_owned)
+            .collect()
+    }
+
     /// Validates every `sidecar` option.
     pub fn from_args(args: &SidecarArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
         Self::load(args, env, None, &Explicit::default())
@@ -595,23 +610,26 @@ impl SidecarConfig {
             file.apply_refresh(&mut args.refresh, explicit)?;
             file.apply_sidecar(&mut args, explicit)?;
         }
-        let args = &args;
-        let fetch = FetchConfig::build(&args.source, env, file)?;
-        let output = checked_outputs(&args.output, file)?;
-        let timing = RefreshTiming::from_args(&args.refresh)?;
-        let max_staleness = match args.max_staleness {
-            Some(staleness) => positive(staleness, "--max-staleness")?,
-            None => timing.interval * 3,
+        let build = || -> Result<Self, ConfigError> {
+            let args = &args;
+            let fetch = FetchConfig::build(&args.source, env, file)?;
+            let output = checked_outputs(&args.output, file)?;
+            let timing = RefreshTiming::from_args(&args.refresh)?;
+            let max_staleness = match args.max_staleness {
+                Some(staleness) => positive(staleness, "--max-staleness")?,
+                None => timing.interval * 3,
+            };
+            Ok(Self {
+                fetch,
+                output,
+                timing,
+                on_change: OnChangeConfig::from_args(args)?,
+                listen: args.listen.as_deref().map(parse_listen).transpose()?,
+                max_staleness,
+                renew_token: args.renew_token,
+            })
         };
-        Ok(Self {
-            fetch,
-            output,
-            timing,
-            on_change: OnChangeConfig::from_args(args)?,
-            listen: args.listen.as_deref().map(parse_listen).transpose()?,
-            max_staleness,
-            renew_token: args.renew_token,
-        })
+        attributed(build(), file, explicit)
     }
 }
 
@@ -676,38 +694,54 @@ impl ExecConfig {
                 );
             }
         }
-        let args = &args;
-        let mut templates = command_line_templates(&args.templates, DEFAULT_TEMPLATE_MODE, None)?;
-        if let Some(file) = file {
-            templates.extend(file.templates(DEFAULT_TEMPLATE_MODE, None)?);
-        }
-        let templates = OutputConfig {
-            targets: templates,
-            invalid_keys: args.keys.invalid_keys,
-            require_tmpfs: false,
-        };
-        templates.check_targets()?;
-        let fetch = FetchConfig::build(&args.source, env, file)?;
-        let watch = if args.watch {
-            Some(WatchConfig {
-                timing: RefreshTiming::from_args(&args.refresh)?,
-                restart_signal: parse_signal("--restart-signal", &args.restart_signal)?,
-                grace: args.grace,
+        let build = || -> Result<Self, ConfigError> {
+            let args = &args;
+            let mut templates =
+                command_line_templates(&args.templates, DEFAULT_TEMPLATE_MODE, None)?;
+            if let Some(file) = file {
+                templates.extend(file.templates(DEFAULT_TEMPLATE_MODE, None)?);
+            }
+            let templates = OutputConfig {
+                targets: templates,
+                invalid_keys: args.keys.invalid_keys,
+                require_tmpfs: false,
+            };
+            templates.check_targets()?;
+            let fetch = FetchConfig::build(&args.source, env, file)?;
+            let watch = if args.watch {
+                Some(WatchConfig {
+                    timing: RefreshTiming::from_args(&args.refresh)?,
+                    restart_signal: parse_signal("--restart-signal", &args.restart_signal)?,
+                    grace: args.grace,
+                })
+            } else {
+                None
+            };
+            Ok(Self {
+                fetch,
+                invalid_keys: args.keys.invalid_keys,
+                preserve_env: args.preserve_env,
+                keep_env: args.keep_env.clone(),
+                command: args.command.clone(),
+                watch,
+                templates,
+                retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
             })
-        } else {
-            None
         };
-        Ok(Self {
-            fetch,
-            invalid_keys: args.keys.invalid_keys,
-            preserve_env: args.preserve_env,
-            keep_env: args.keep_env.clone(),
-            command: args.command.clone(),
-            watch,
-            templates,
-            retry_deadline: positive(args.retry.retry_deadline, "--retry-deadline")?,
-        })
+        attributed(build(), file, explicit)
     }
+}
+
+/// An error about a value that came from the configuration file names the file and key.
+fn attributed<T>(
+    result: Result<T, ConfigError>,
+    file: Option<&ConfigFile>,
+    explicit: &Explicit,
+) -> Result<T, ConfigError> {
+    result.map_err(|error| match file {
+        Some(file) => file.attribute(error, explicit),
+        None => error,
+    })
 }
 
 /// `--log-format` and `--log-level`, or the configuration file's, unless given explicitly.
@@ -787,6 +821,7 @@ fn command_line_templates(
             Ok(Target {
                 output: Output::Template {
                     template: layer::read_template(Path::new(source))?.into(),
+                    source: Some(PathBuf::from(source)),
                     destination: PathBuf::from(destination),
                 },
                 mode,

@@ -28,46 +28,45 @@ const WORDING: Wording = Wording {
 /// settle before the configuration is read again.
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// How the sidecar reads its configuration again when the file or a template changes.
+/// How the sidecar reads its configuration again when the configuration file or a template
+/// source changes.
 pub struct Reload {
-    path: PathBuf,
-    watched: Vec<PathBuf>,
+    /// The configuration file, if any.
+    path: Option<PathBuf>,
     args: SidecarArgs,
     explicit: Explicit,
 }
 
 impl Reload {
-    /// Reloads `file` when it or one of its templates changes, under the same command line.
-    pub fn new(file: &ConfigFile, args: SidecarArgs, explicit: Explicit) -> Self {
+    /// Reloads under the same command line, from `path` (`--config`) if given.
+    pub fn new(path: Option<PathBuf>, args: SidecarArgs, explicit: Explicit) -> Self {
         Self {
-            path: file.path.clone(),
-            watched: file.watched_files(),
+            path,
             args,
             explicit,
         }
     }
 
-    /// The configuration as the file now says, and the files to watch from now on.
-    fn load(&self) -> Result<(SidecarConfig, Vec<PathBuf>), ConfigError> {
-        let file = ConfigFile::load(&self.path)?;
-        let config = SidecarConfig::load(&self.args, &ProcessEnv, Some(&file), &self.explicit)?;
-        Ok((config, file.watched_files()))
+    /// The configuration as the files now say.
+    fn load(&self) -> Result<SidecarConfig, ConfigError> {
+        let file = self.path.as_deref().map(ConfigFile::load).transpose()?;
+        SidecarConfig::load(&self.args, &ProcessEnv, file.as_ref(), &self.explicit)
     }
 
-    /// Watches the file and its templates.
-    fn watch(files: &[PathBuf]) -> Option<FileWatch> {
-        watch::watch_files(files, "the configuration file and its templates")
+    /// The files whose change changes `config`.
+    fn watched(&self, config: &SidecarConfig) -> Vec<PathBuf> {
+        config.watched_files(self.path.as_deref())
     }
 }
 
 /// Runs the sidecar until `shutdown` resolves (SIGTERM/SIGINT, see
-/// [`crate::shutdown::on_termination`]); returns Ok (exit 0) then. With `reload`, a change to
-/// the configuration file or a template is validated and applied at once; a bad one is logged
-/// and the running configuration stays.
+/// [`crate::shutdown::on_termination`]); returns Ok (exit 0) then. A change to the
+/// configuration file or a template source is validated with `reload` and applied at once; a
+/// bad one is logged and the running configuration stays.
 pub async fn run(
     config: SidecarConfig,
     shutdown: impl Future<Output = &'static str>,
-    reload: Option<Reload>,
+    reload: Reload,
 ) -> Result<(), Fatal> {
     let client = Arc::new(InfisicalClient::new(&config.fetch.api)?);
     let health = Arc::new(Health::new(config.max_staleness, client.request_counts()));
@@ -81,9 +80,10 @@ pub async fn run(
         tracing::info!("health endpoints on http://{address}/healthz, /readyz, /metrics");
         tokio::spawn(health::serve(listener, Arc::clone(&health)));
     }
-    let mut config_watch = reload
-        .as_ref()
-        .and_then(|reload| Reload::watch(&reload.watched));
+    let mut config_watch = watch::watch_files(
+        &reload.watched(&config),
+        "the configuration file and its templates",
+    );
     let mut sidecar = Sidecar {
         outputs: Outputs::new(config.output.clone()),
         on_change: OnChange::new(config.on_change.clone())?,
@@ -113,11 +113,7 @@ pub async fn run(
                 if let Some(watch) = &mut config_watch {
                     while watch.changes.try_recv().is_ok() {}
                 }
-                if let Some(reload) = &reload {
-                    if let Some(files) = sidecar.reload(reload).await {
-                        config_watch = Reload::watch(&files);
-                    }
-                }
+                sidecar.reload(&reload, config_watch.as_mut()).await;
             }
         }
     }
@@ -191,10 +187,11 @@ impl Sidecar {
         }
     }
 
-    /// Reads the configuration again and applies it; returns the files to watch from now on,
-    /// or `None` when the new configuration is refused (the running one stays).
-    async fn reload(&mut self, reload: &Reload) -> Option<Vec<PathBuf>> {
-        let (new, files) = match reload.load() {
+    /// Reads the configuration again and applies it, or keeps the running one when the new
+    /// one is refused. New template sources join the watch before anything is rendered, and
+    /// the watch itself is kept, so a change made meanwhile is seen.
+    async fn reload(&mut self, reload: &Reload, watch: Option<&mut FileWatch>) {
+        let new = match reload.load() {
             Ok(loaded) => loaded,
             Err(error) => {
                 tracing::error!(
@@ -202,7 +199,7 @@ impl Sidecar {
                     "configuration change refused: {error}; the previous configuration stays in use"
                 );
                 self.health.record_reload(false);
-                return None;
+                return;
             }
         };
         let on_change = match OnChange::new(new.on_change.clone()) {
@@ -213,9 +210,12 @@ impl Sidecar {
                     error.message
                 );
                 self.health.record_reload(false);
-                return None;
+                return;
             }
         };
+        if let Some(watch) = watch {
+            watch.add(&reload.watched(&new));
+        }
         self.health.record_reload(true);
         if new.listen != self.config.listen || new.max_staleness != self.config.max_staleness {
             tracing::warn!(
@@ -238,6 +238,5 @@ impl Sidecar {
                 self.last = Some(secrets);
             }
         }
-        Some(files)
     }
 }

@@ -44,6 +44,8 @@ pub enum Output {
     Template {
         /// The compiled template.
         template: Arc<Template>,
+        /// The template file, when it came from one (a sidecar watches it).
+        source: Option<PathBuf>,
         /// The rendered file.
         destination: PathBuf,
     },
@@ -58,6 +60,7 @@ impl Output {
             Output::Template {
                 template,
                 destination,
+                ..
             } => format!("template {} -> {}", template.name(), destination.display()),
         }
     }
@@ -86,6 +89,19 @@ pub struct OutputConfig {
 }
 
 impl OutputConfig {
+    /// The template files the outputs are rendered from.
+    pub fn template_sources(&self) -> impl Iterator<Item = &Path> {
+        self.targets
+            .iter()
+            .filter_map(|target| match &target.output {
+                Output::Template {
+                    source: Some(source),
+                    ..
+                } => Some(source.as_path()),
+                _ => None,
+            })
+    }
+
     /// Checks, before anything is fetched, that every target (a directory, a file) can be
     /// created and written; see [`check_writable`].
     pub fn check_targets(&self) -> Result<(), SinkError> {
@@ -201,6 +217,7 @@ impl Outputs {
                 Output::Template {
                     template,
                     destination,
+                    ..
                 } => {
                     let rendered = template.render(secrets)?;
                     render = Some(Fingerprint {

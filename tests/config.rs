@@ -21,23 +21,7 @@ use fake_infisical::{sample, Route, World};
 /// A world with the sample project and identity and exactly these secrets, by environment and
 /// folder.
 fn world(secrets: &[(&str, &str, &str, &str)]) -> World {
-    let mut world = World::empty()
-        .project(
-            sample::PROJECT_ID,
-            sample::PROJECT_SLUG,
-            &["dev", "staging", "prod"],
-        )
-        .universal_auth_identity(
-            sample::UA_IDENTITY_ID,
-            sample::UA_CLIENT_ID,
-            sample::UA_CLIENT_SECRET,
-            2_592_000,
-            2_592_000,
-        );
-    for (env, path, key, value) in secrets {
-        world = world.secret(env, path, key, value);
-    }
-    world
+    common::world_of(secrets)
 }
 
 /// The top of every configuration file: the server and the credentials (the client secret in a
@@ -1046,20 +1030,7 @@ impl Sidecar {
         };
         let scrape =
             prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).ok()?;
-        Some(
-            scrape
-                .samples
-                .iter()
-                .filter(|s| s.metric == name)
-                .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-                .map(|s| match s.value {
-                    prometheus_parse::Value::Counter(v)
-                    | prometheus_parse::Value::Gauge(v)
-                    | prometheus_parse::Value::Untyped(v) => v,
-                    _ => f64::NAN,
-                })
-                .sum(),
-        )
+        Some(common::metric_value(&scrape, name, label))
     }
 
     fn refreshes(&self) -> f64 {

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, free_port, http_get, materializer, path_str, Running, Setup, PATIENCE};
+use common::{
+    eventually, free_port, http_get, materializer, metric_value, path_str, Running, Setup, PATIENCE,
+};
 use fake_infisical::{sample, Fault, RecordedRequest, Route, World};
 use nix::sys::signal::Signal;
 
@@ -72,7 +74,7 @@ impl Sidecar {
     /// `refreshes_total` over all results: refreshes finished so far.
     fn refreshes(&self) -> Option<f64> {
         self.scrape()
-            .map(|scrape| value(&scrape, "infisical_materializer_refreshes_total", None))
+            .map(|scrape| metric_value(&scrape, "infisical_materializer_refreshes_total", None))
     }
 
     /// Waits until `more` refreshes have finished after this call. Whatever one refresh would
@@ -93,22 +95,6 @@ impl Sidecar {
     fn read(&self, key: &str) -> String {
         std::fs::read_to_string(self.out.join(key)).unwrap_or_default()
     }
-}
-
-/// The sum of the samples of `name` (those with `label` only, if given).
-fn value(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => f64::NAN,
-        })
-        .sum()
 }
 
 /// The list requests the fake answered, in order.
@@ -488,12 +474,12 @@ fn metrics_parse_as_prometheus_text() {
         .running
         .wait_for("an unchanged refresh and a 304 in /metrics", || {
             sidecar.scrape().is_some_and(|scrape| {
-                value(
+                metric_value(
                     &scrape,
                     "infisical_materializer_refreshes_total",
                     Some(("result", "unchanged")),
                 ) >= 1.0
-                    && value(
+                    && metric_value(
                         &scrape,
                         "infisical_materializer_requests_total",
                         Some(("status", "304")),
@@ -504,7 +490,7 @@ fn metrics_parse_as_prometheus_text() {
     assert_eq!(status, 200);
     let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
         .expect("valid exposition format");
-    let value = |name: &str, label: Option<(&str, &str)>| value(&scrape, name, label);
+    let value = |name: &str, label: Option<(&str, &str)>| metric_value(&scrape, name, label);
     assert_eq!(
         value(
             "infisical_materializer_refreshes_total",

@@ -3,7 +3,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::format::Format;
 use super::template::TemplateError;
 use crate::error::{exit, Fatal};
 use crate::secrets::KeyError;
@@ -19,8 +18,8 @@ pub enum SinkError {
     UnrepresentableValue {
         /// The key whose value it is.
         key: String,
-        /// The format.
-        format: Format,
+        /// The format's name (`dotenv`, `shell`).
+        format: &'static str,
         /// What the value contains and which format to use instead.
         reason: &'static str,
     },

@@ -151,7 +151,7 @@ const NUL_REASON: &str = "contains a NUL byte, which no environment variable can
 fn unrepresentable(key: &str, format: Format, reason: &'static str) -> SinkError {
     SinkError::UnrepresentableValue {
         key: key.to_owned(),
-        format,
+        format: format.name(),
         reason,
     }
 }
@@ -597,7 +597,7 @@ mod tests {
                 matches!(
                     &error,
                     SinkError::UnrepresentableValue { key, format: f, .. }
-                        if key == "THE_KEY" && *f == format
+                        if key == "THE_KEY" && *f == format.name()
                 ),
                 "{value:?}: {error:?}"
             );

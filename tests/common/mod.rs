@@ -143,6 +143,16 @@ pub fn path_str(path: &Path) -> &str {
 
 /// A world with the sample project and universal-auth identity but only the given dev:/ secrets.
 pub fn world_with(secrets: &[(&str, &str)]) -> World {
+    let placed: Vec<_> = secrets
+        .iter()
+        .map(|(key, value)| ("dev", "/", *key, *value))
+        .collect();
+    world_of(&placed)
+}
+
+/// A world with the sample project and universal-auth identity and exactly these secrets, as
+/// (environment, folder, key, value).
+pub fn world_of(secrets: &[(&str, &str, &str, &str)]) -> World {
     let mut world = World::empty()
         .project(
             sample::PROJECT_ID,
@@ -156,10 +166,30 @@ pub fn world_with(secrets: &[(&str, &str)]) -> World {
             2_592_000,
             2_592_000,
         );
-    for (key, value) in secrets {
-        world = world.secret("dev", "/", key, value);
+    for (env, path, key, value) in secrets {
+        world = world.secret(env, path, key, value);
     }
     world
+}
+
+/// The sum of the samples of metric `name` in a scrape (with `label` only, if given).
+pub fn metric_value(
+    scrape: &prometheus_parse::Scrape,
+    name: &str,
+    label: Option<(&str, &str)>,
+) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+        .sum()
 }
 
 /// Everything observable about a directory: names, link targets, modes, inodes and contents.

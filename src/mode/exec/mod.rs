@@ -22,6 +22,7 @@ use crate::error::Fatal;
 use crate::refresh::{Engine, Wording};
 use crate::sink::Outputs;
 use crate::source::Sources;
+use crate::watch;
 
 pub use environment::{ChildEnv, EnvRecipe};
 pub use error::ExecError;
@@ -86,7 +87,11 @@ pub async fn run(config: ExecConfig, signals: Option<Signals>) -> Result<Outcome
             return Ok(Outcome::Exited(128 + signal as u8));
         }
     };
-    let engine = Engine::new(sources, watch.timing, WORDING).after_first_fetch(&secrets);
+    let credentials =
+        watch::watch_files(&sources.config().auth.watched_files(), "credential files");
+    let engine = Engine::new(sources, watch.timing, WORDING)
+        .after_first_fetch(&secrets)
+        .watching(credentials);
     templates.write(&secrets)?;
     let child_env = recipe.build(secrets)?;
     let supervision = Supervision {

@@ -310,7 +310,7 @@ mod tests {
     //! The schedule, driven in-process against a scripted server with tokio's paused clock:
     //! every wait is exact, and no test sleeps for real.
 
-    use std::collections::VecDeque;
+    use std::collections::{BTreeMap, VecDeque};
     use std::sync::{Arc, Mutex};
 
     use super::*;
@@ -336,6 +336,10 @@ mod tests {
     struct Scripted {
         ttl: Duration,
         value: Mutex<String>,
+        /// Values of particular folders (others have `value`).
+        folders: Mutex<BTreeMap<String, String>>,
+        /// One failure for the next list request of a folder.
+        folder_failures: Mutex<BTreeMap<String, ApiErrorKind>>,
         failures: Mutex<VecDeque<ApiErrorKind>>,
         login_failures: Mutex<VecDeque<ApiErrorKind>>,
         calls: Mutex<Vec<(Instant, Call)>>,
@@ -346,6 +350,8 @@ mod tests {
             Arc::new(Self {
                 ttl,
                 value: Mutex::new("v1".into()),
+                folders: Mutex::default(),
+                folder_failures: Mutex::default(),
                 failures: Mutex::default(),
                 login_failures: Mutex::default(),
                 calls: Mutex::default(),
@@ -418,15 +424,19 @@ mod tests {
         fn list_secrets<'a>(
             &'a self,
             _token: &'a SecretValue,
-            _query: &'a ListQuery,
+            query: &'a ListQuery,
             etag: Option<&'a str>,
         ) -> ApiFuture<'a, ListOutcome> {
             self.record(Call::List);
             Box::pin(async move {
-                if let Some(kind) = self.failures.lock().unwrap().pop_front() {
+                let folder_failure = self.folder_failures.lock().unwrap().remove(&query.path);
+                if let Some(kind) =
+                    folder_failure.or_else(|| self.failures.lock().unwrap().pop_front())
+                {
                     return Err(ApiError::new(crate::api::Endpoint::ListSecrets, kind));
                 }
-                let value = self.value.lock().unwrap().clone();
+                let folder_value = self.folders.lock().unwrap().get(&query.path).cloned();
+                let value = folder_value.unwrap_or_else(|| self.value.lock().unwrap().clone());
                 let current = format!("\"{value}\"");
                 if etag == Some(current.as_str()) {
                     return Ok(ListOutcome::NotModified);
@@ -449,6 +459,11 @@ mod tests {
     }
 
     fn source(server: &Arc<Scripted>) -> Sources {
+        sources(server, &[("/", "")])
+    }
+
+    /// Sources for these (folder, prefix) pairs, all served by `server`.
+    fn sources(server: &Arc<Scripted>, folders: &[(&str, &str)]) -> Sources {
         let config = FetchConfig {
             api: ApiSettings {
                 base_url: "http://infisical.test/api".into(),
@@ -465,18 +480,24 @@ mod tests {
                     value: SecretValue::from("secret"),
                 },
             },
-            sources: vec![SourceConfig {
-                query: ListQuery {
-                    project: ProjectRef::Id("project".into()),
-                    environment: "dev".into(),
-                    path: "/".into(),
-                    recursive: false,
-                    include_imports: true,
-                    expand_references: true,
-                    tags: Vec::new(),
-                },
-                keys: KeySelection::default(),
-            }],
+            sources: folders
+                .iter()
+                .map(|(path, prefix)| SourceConfig {
+                    query: ListQuery {
+                        project: ProjectRef::Id("project".into()),
+                        environment: "dev".into(),
+                        path: (*path).into(),
+                        recursive: false,
+                        include_imports: true,
+                        expand_references: true,
+                        tags: Vec::new(),
+                    },
+                    keys: KeySelection {
+                        prefix: (*prefix).into(),
+                        ..KeySelection::default()
+                    },
+                })
+                .collect(),
             allow_empty: false,
             on_conflict: OnConflict::Warn,
         };
@@ -695,5 +716,36 @@ mod tests {
             wait >= LOGIN_REFUSED_FLOOR && wait <= LOGIN_REFUSED_FLOOR + Duration::from_secs(1),
             "waited {wait:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_kept_in_a_pass_that_failed_later_is_still_reported() {
+        let server = Scripted::new(Duration::from_secs(86_400));
+        let timing = RefreshTiming {
+            interval: Duration::from_secs(10),
+            jitter: 0.0,
+        };
+        let folders = sources(&server, &[("/a", "A_"), ("/b", "B_")]);
+        let mut running = Engine::new(folders, timing, WORDING).spawn();
+        let first = expect_changed(&mut running, true).await;
+        assert_eq!(first.keys().collect::<Vec<_>>(), ["A_KEY", "B_KEY"]);
+        // /a changes, but /b fails in the same pass; next time both answer 304.
+        server
+            .folders
+            .lock()
+            .unwrap()
+            .insert("/a".into(), "v2".into());
+        server
+            .folder_failures
+            .lock()
+            .unwrap()
+            .insert("/b".into(), status(503, "ServiceUnavailable", None));
+        expect(&mut running, "Failed").await;
+        let changed = expect_changed(&mut running, true).await;
+        assert_eq!(changed.get("A_KEY").unwrap().expose(), "v2");
+        assert_eq!(changed.get("B_KEY").unwrap().expose(), "v1");
+        // Per source: one list request per refresh (4 passes so far, the failed one included).
+        assert_eq!(server.count(Call::List), 2 + 2 + 2);
+        expect(&mut running, "Unchanged").await;
     }
 }

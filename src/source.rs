@@ -135,6 +135,9 @@ pub struct Sources {
     client: Arc<dyn Infisical>,
     auth: Authenticator,
     states: Vec<SourceState>,
+    /// A source kept a new answer that no returned merge has included yet (a later source
+    /// failed in that pass): the next pass reports a change even if every source answers 304.
+    unreported: bool,
 }
 
 impl Sources {
@@ -155,6 +158,7 @@ impl Sources {
             client,
             auth,
             states,
+            unreported: false,
         }
     }
 
@@ -183,7 +187,6 @@ impl Sources {
     /// Fetches every source: one list request each (two if the token was refused and a fresh
     /// one had to be obtained), conditional on the last ETag when `conditional`.
     pub async fn fetch(&mut self, conditional: bool) -> Result<Fetched, FetchFailure> {
-        let mut changed = false;
         for index in 0..self.states.len() {
             let state = &self.states[index];
             let etag = if conditional && state.last.is_some() {
@@ -205,18 +208,16 @@ impl Sources {
                         .await
                         .map_err(FetchFailure::of(index))?;
                     self.keep(index, fresh)?;
-                    changed = true;
                 }
-                fresh => {
-                    self.keep(index, fresh)?;
-                    changed = true;
-                }
+                fresh => self.keep(index, fresh)?,
             }
         }
-        if !changed {
+        if !self.unreported {
             return Ok(Fetched::NotModified);
         }
-        self.merged().map(Fetched::Secrets)
+        let merged = self.merged()?;
+        self.unreported = false;
+        Ok(Fetched::Secrets(merged))
     }
 
     /// One list request for source `index`, logging in again once if the token is refused.
@@ -302,6 +303,7 @@ impl Sources {
         }
         state.etag = etag;
         state.last = Some(selected);
+        self.unreported = true;
         Ok(())
     }
 

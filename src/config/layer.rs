@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
@@ -23,13 +24,18 @@ use crate::secrets::{InvalidKeys, KeySelection, OnConflict};
 use crate::sink::template::Template;
 use crate::sink::{Decode, Format, Output, Owner, Target};
 
-/// A configuration file: its path and what stage one read from it.
+/// A configuration file: its path, what stage one read from it, and the parts that are typed
+/// and compiled once, when it is read.
 #[derive(Clone, Debug)]
 pub struct ConfigFile {
     /// The file as given.
     pub path: PathBuf,
     /// Its content, stage one.
     pub raw: RawConfig,
+    /// `sources`, typed.
+    sources: Vec<SourceConfig>,
+    /// `templates`, read and compiled (in order).
+    compiled: Vec<Arc<Template>>,
 }
 
 /// The flags that describe the one source of the command line, by clap id and file key; a file
@@ -51,15 +57,32 @@ impl ConfigFile {
     /// Reads and parses the file (stage one), then checks every value it holds, including those
     /// the current mode does not use: the file that `check` accepts is one every mode accepts.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let file = Self {
+        let mut file = Self {
             path: path.to_owned(),
             raw: RawConfig::load(path)?,
+            sources: Vec::new(),
+            compiled: Vec::new(),
         };
+        file.sources = file
+            .raw
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| file.source(index, raw))
+            .collect::<Result<_, _>>()?;
+        file.compiled = file
+            .raw
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| file.template(index, raw).map(Arc::new))
+            .collect::<Result<_, _>>()?;
         file.validate()?;
         Ok(file)
     }
 
-    /// Checks the values that can be checked without the flags, naming the file and key.
+    /// Checks the values that can be checked without the flags, naming the file and key
+    /// (sources and templates were typed and compiled by [`ConfigFile::load`]).
     fn validate(&self) -> Result<(), ConfigError> {
         let raw = &self.raw;
         let durations = [
@@ -108,7 +131,6 @@ impl ConfigFile {
             parse_key_pattern("key-matching", pattern)
                 .map_err(|error| self.error("key-matching", reason_of(error)))?;
         }
-        self.sources()?;
         self.outputs(mode, owner)?;
         self.templates(mode, owner)?;
         Ok(())
@@ -404,13 +426,8 @@ impl ConfigFile {
     }
 
     /// The entries of `sources`, typed; empty when the file has none.
-    pub fn sources(&self) -> Result<Vec<SourceConfig>, ConfigError> {
-        self.raw
-            .sources
-            .iter()
-            .enumerate()
-            .map(|(index, raw)| self.source(index, raw))
-            .collect()
+    pub fn sources(&self) -> &[SourceConfig] {
+        &self.sources
     }
 
     fn source(&self, index: usize, raw: &RawSource) -> Result<SourceConfig, ConfigError> {
@@ -483,11 +500,12 @@ impl ConfigFile {
         Ok(targets)
     }
 
-    /// The entries of `templates`, read and compiled: a syntax error names the template file
-    /// and line before anything is fetched.
+    /// The entries of `templates`, as outputs. They were read and compiled when the file was
+    /// read, so a syntax error names the template file and line before anything is fetched.
     pub fn templates(&self, mode: u32, owner: Option<Owner>) -> Result<Vec<Target>, ConfigError> {
         let mut targets = Vec::new();
-        for (index, raw) in self.raw.templates.iter().enumerate() {
+        let entries = self.raw.templates.iter().zip(&self.compiled);
+        for (index, (raw, template)) in entries.enumerate() {
             let key = |name: &str| format!("templates[{index}].{name}");
             let source = match &raw.text {
                 TemplateText::Source(path) => Some(path.clone()),
@@ -495,7 +513,7 @@ impl ConfigFile {
             };
             targets.push(Target {
                 output: Output::Template {
-                    template: self.template(index, raw)?.into(),
+                    template: Arc::clone(template),
                     source,
                     destination: raw.destination.clone(),
                 },

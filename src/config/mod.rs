@@ -193,7 +193,7 @@ impl FetchConfig {
         file: Option<&ConfigFile>,
     ) -> Result<Self, ConfigError> {
         let mut sources = match file {
-            Some(file) => file.sources()?,
+            Some(file) => file.sources().to_vec(),
             None => Vec::new(),
         };
         if sources.is_empty() {

@@ -27,17 +27,29 @@ pub const DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH: &str =
 pub const ENV_CLIENT_SECRET: &str = "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET";
 /// See [`ENV_CLIENT_SECRET`].
 pub const ENV_TOKEN: &str = "INFISICAL_TOKEN";
+/// A JWT given by value, for `oidc` and `jwt` auth (see [`ENV_CLIENT_SECRET`]).
+pub const ENV_JWT: &str = "INFISICAL_JWT";
+/// Where the Azure instance metadata token endpoint is, for tests and private clouds.
+pub const ENV_AZURE_IMDS_ENDPOINT: &str = "INFISICAL_AZURE_IMDS_ENDPOINT";
 
 /// How long the one-shot modes retry transient failures by default (`--retry-deadline`).
 pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(120);
 
-/// Every environment variable this tool reads: those behind a flag (taken from the flags'
-/// definitions, so a new flag cannot be forgotten) and the two read by value. `exec` removes them
+/// Every environment variable this tool reads of its own: those behind a flag (taken from the
+/// flags' definitions, so a new flag cannot be forgotten) and the few read by value. The cloud
+/// SDK variables (`AWS_*`, `AZURE_*`, `GCE_METADATA_HOST`) are not ours: the app may need them. `exec` removes them
 /// from the child's environment (unless kept with `--keep-env`), and so does `--on-change-exec`,
 /// so the app never sees the wrapper's credentials or configuration.
 pub static CONSUMED_ENV_VARS: LazyLock<EnvVarNames> = LazyLock::new(|| {
     let cli = Cli::command();
-    let mut names: Vec<String> = [ENV_CLIENT_SECRET, ENV_TOKEN].map(String::from).to_vec();
+    let mut names: Vec<String> = [
+        ENV_CLIENT_SECRET,
+        ENV_TOKEN,
+        ENV_JWT,
+        ENV_AZURE_IMDS_ENDPOINT,
+    ]
+    .map(String::from)
+    .to_vec();
     let mut commands = vec![&cli];
     while let Some(command) = commands.pop() {
         names.extend(
@@ -355,7 +367,7 @@ pub struct SourceArgs {
     )]
     pub client_secret_file: Option<PathBuf>,
 
-    /// Machine identity id, for kubernetes auth.
+    /// Machine identity id (a UUID), for every method but universal-auth and token.
     #[arg(
         long,
         env = "INFISICAL_MACHINE_IDENTITY_ID",
@@ -367,6 +379,37 @@ pub struct SourceArgs {
     /// Projected service-account token, re-read at every login (kubernetes auth).
     #[arg(long, env = "INFISICAL_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH", value_name = "FILE", default_value = DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH, help_heading = "Authentication")]
     pub service_account_token_file: PathBuf,
+
+    /// A JWT for oidc or jwt auth, re-read at every login [default: the pod's service-account token] (or set INFISICAL_JWT).
+    #[arg(
+        long,
+        env = "INFISICAL_JWT_FILE",
+        value_name = "FILE",
+        help_heading = "Authentication"
+    )]
+    pub jwt_file: Option<PathBuf>,
+
+    /// Service-account key file (JSON) for gcp-iam auth; the token is signed locally.
+    #[arg(
+        long,
+        env = "INFISICAL_GCP_IAM_SERVICE_ACCOUNT_KEY_FILE_PATH",
+        value_name = "FILE",
+        help_heading = "Authentication"
+    )]
+    pub gcp_service_account_key_file: Option<PathBuf>,
+
+    /// Resource (audience) of the Azure AD token, for azure auth.
+    #[arg(long, env = "INFISICAL_AZURE_RESOURCE", value_name = "URL", default_value = crate::auth::cloud::azure::DEFAULT_RESOURCE, help_heading = "Authentication")]
+    pub azure_resource: String,
+
+    /// Client id of a user-assigned managed identity, for azure auth through the instance metadata.
+    #[arg(
+        long,
+        env = "INFISICAL_AZURE_CLIENT_ID",
+        value_name = "ID",
+        help_heading = "Authentication"
+    )]
+    pub azure_client_id: Option<String>,
 
     /// File holding a machine-identity access token (token auth; or set INFISICAL_TOKEN).
     #[arg(
@@ -485,6 +528,18 @@ pub enum AuthMethod {
     Kubernetes,
     /// A machine-identity access token used directly.
     Token,
+    /// A JWT (by default the pod's projected service-account token) checked against the issuer's discovery document.
+    Oidc,
+    /// A JWT checked against JWKS or static keys.
+    Jwt,
+    /// A signed STS GetCallerIdentity request, with the pod's AWS credentials.
+    AwsIam,
+    /// An ID token from the GCE / GKE metadata server.
+    GcpIdToken,
+    /// A JWT signed with a GCP service-account key file.
+    GcpIam,
+    /// An Azure AD token (AKS Workload Identity or a managed identity).
+    Azure,
 }
 
 /// Templates given on the command line.

@@ -7,7 +7,10 @@
 use crate::api::{
     is_unknown_slug, ApiError, ApiErrorKind, ApiSettings, Endpoint, ListQuery, ProjectRef,
 };
-use crate::auth::{AuthConfig, AuthError};
+use crate::auth::cloud::CloudError;
+use crate::auth::jwt::JwtClaims;
+use crate::auth::{AuthConfig, AuthError, Credential};
+use crate::backoff::Transient;
 use crate::config::FetchConfig;
 use crate::error::{exit, Fatal};
 use crate::source::{FetchError, FetchFailure};
@@ -50,6 +53,31 @@ fn explain(error: &FetchError, config: &Context) -> Fatal {
             ),
         ),
         FetchError::Auth(AuthError::Api(error)) | FetchError::Api(error) => api_failure(error, config),
+        FetchError::Auth(AuthError::Cloud(error)) => cloud_failure(error),
+        FetchError::Auth(AuthError::JwtRefused { error, claims }) => {
+            jwt_refused(error, claims, config)
+        }
+        FetchError::Auth(AuthError::ListAudienceUnsupported { error, claims }) => Fatal::new(
+            exit::NO_PERMISSION,
+            format!(
+                "{} failed with {} although the token is well formed: this Infisical server cannot \
+                 read a list-valued aud (the token from {} has {claims}), and every kubelet-projected \
+                 token has one; upgrade Infisical (2025 or later), or use --auth-method kubernetes",
+                error.endpoint,
+                error.status().map_or_else(String::new, |s| format!("HTTP {s}")),
+                jwt_origin(config)
+            ),
+        ),
+        FetchError::Auth(AuthError::AwsSignatureRefused { error, verdict }) => Fatal::new(
+            exit::NO_PERMISSION,
+            format!(
+                "{} failed ({}), and {verdict}",
+                error.endpoint,
+                error
+                    .server_error()
+                    .map_or_else(String::new, |(class, message)| format!("{class}: {message}"))
+            ),
+        ),
         FetchError::HiddenValues { keys } => Fatal::new(
             exit::NO_PERMISSION,
             format!(
@@ -83,6 +111,113 @@ fn explain(error: &FetchError, config: &Context) -> Fatal {
                  fail: take it from one of them only (keys, keys-matching) or give one a prefix"
             ),
         ),
+    }
+}
+
+/// Where the JWT of an `oidc` or `jwt` login comes from, for messages.
+fn jwt_origin(config: &Context) -> String {
+    match &config.auth {
+        AuthConfig::Jwt {
+            jwt: Credential::File(path),
+            ..
+        } => path.display().to_string(),
+        AuthConfig::Jwt { .. } => "INFISICAL_JWT".to_owned(),
+        AuthConfig::GcpIdToken { .. } => "the GCE metadata server".to_owned(),
+        AuthConfig::GcpIam { key_file, .. } => {
+            format!("the key file {}", key_file.display())
+        }
+        AuthConfig::Azure { .. } => "Azure AD".to_owned(),
+        _ => "the credential".to_owned(),
+    }
+}
+
+/// A cloud credential that could not be had: the local setup (64), a refusal by the cloud
+/// (77), or an endpoint that is down (69, after the deadline).
+fn cloud_failure(error: &CloudError) -> Fatal {
+    let code = if error.is_configuration() {
+        exit::USAGE
+    } else if error.is_transient() {
+        exit::UNAVAILABLE
+    } else {
+        exit::NO_PERMISSION
+    };
+    Fatal::new(code, error.to_string())
+}
+
+/// A JWT-bearing login refused: name the claims the identity's settings are checked against.
+fn jwt_refused(error: &ApiError, claims: &JwtClaims, config: &Context) -> Fatal {
+    let (status, message) = match &error.kind {
+        ApiErrorKind::Status {
+            status, message, ..
+        } => (*status, message.as_str()),
+        _ => (0, ""),
+    };
+    let lower = message.to_ascii_lowercase();
+    let id = config.auth.identity_id().unwrap_or("");
+    let method = method_label(error.endpoint);
+    let subject = claims.subject.as_deref().unwrap_or("");
+    let issuer = claims.issuer.as_deref().unwrap_or("");
+    let advice = if status == 404 || lower.contains("not found") {
+        format!(
+            "identity {id:?} has no {method} auth configured: add {method} Auth to the identity, or \
+             check --identity-id"
+        )
+    } else if lower.contains("audience") {
+        match config.auth {
+            AuthConfig::Jwt { .. } => "add one of the token's audiences to the identity's bound \
+                 audiences, or project the token with an audience the identity allows \
+                 (serviceAccountToken.audience)"
+                .to_owned(),
+            _ => format!(
+                "the token's audience must match the identity's {method} auth settings (the \
+                 identity id for GCP, --azure-resource for Azure)"
+            ),
+        }
+    } else if lower.contains("subject") {
+        format!(
+            "set the identity's bound subject to {subject:?} (system:serviceaccount:NAMESPACE:NAME \
+             of this pod), or run the pod under the allowed service account"
+        )
+    } else if lower.contains("issuer") {
+        format!(
+            "the identity's bound issuer / discovery URL must be the issuer that signed the token \
+             ({issuer:?}); for a cluster, that is its service-account issuer URL"
+        )
+    } else if lower.contains("principal")
+        || lower.contains("service account")
+        || lower.contains("email")
+        || lower.contains("tenant")
+    {
+        format!(
+            "the account behind the token is not allowed by the identity's {method} auth: add it to \
+             the allowed list there, or run under an allowed account"
+        )
+    } else {
+        format!(
+            "the token's signature or lifetime was refused: the identity's {method} auth must trust \
+             the issuer that signed it ({issuer:?}, its JWKS or discovery URL), and the token must \
+             not be expired"
+        )
+    };
+    Fatal::new(
+        exit::NO_PERMISSION,
+        format!(
+            "{} refused (HTTP {status}: {message}; the token from {} has {claims}): {advice}",
+            error.endpoint,
+            jwt_origin(config)
+        ),
+    )
+}
+
+/// The auth method's name as Infisical's UI spells it.
+fn method_label(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::OidcLogin => "OIDC",
+        Endpoint::JwtLogin => "JWT",
+        Endpoint::AwsLogin => "AWS",
+        Endpoint::GcpLogin => "GCP",
+        Endpoint::AzureLogin => "Azure",
+        _ => "Kubernetes",
     }
 }
 
@@ -201,10 +336,17 @@ fn status_failure(
         );
     }
     if status >= 500 && !is_unknown_slug(status, class) {
-        // Before the login advice: a failing server says nothing about the credentials.
+        // Before the login advice: a failing server says nothing about the credentials...
+        let aws = if endpoint == Endpoint::AwsLogin {
+            // ...except for AWS logins, where STS's refusal comes back as a 500.
+            "; for an aws-iam login a wrong or expired AWS key looks the same (Infisical turns \
+             STS's refusal into a 500): check the pod's AWS credentials and clock"
+        } else {
+            ""
+        };
         return Fatal::new(
             exit::UNAVAILABLE,
-            format!("Infisical is failing ({said}; {class}): check the Infisical server"),
+            format!("Infisical is failing ({said}; {class}): check the Infisical server{aws}"),
         );
     }
     if endpoint.is_login() {
@@ -314,13 +456,24 @@ fn login_failure(endpoint: Endpoint, status: u16, message: &str, config: &Contex
                 .to_owned()
         }
         _ if status == 404 || lower.contains("not found") => {
-            let id = match &config.auth {
-                AuthConfig::Kubernetes { identity_id, .. } => identity_id.as_str(),
-                _ => "",
-            };
+            let id = config.auth.identity_id().unwrap_or("");
+            let method = method_label(endpoint);
             format!(
-                "identity {id:?} has no Kubernetes auth configured: add Kubernetes Auth to the identity, \
+                "identity {id:?} has no {method} auth configured: add {method} Auth to the identity, \
                  or check --identity-id"
+            )
+        }
+        Endpoint::AwsLogin if lower.contains("principal") || lower.contains("account") => {
+            "the AWS principal (named above) is not allowed by the identity's AWS auth: add its ARN \
+             to Allowed Principal ARNs, or its account to Allowed Account IDs"
+                .to_owned()
+        }
+        Endpoint::AwsLogin => "check the identity's AWS auth settings and the pod's AWS role".to_owned(),
+        Endpoint::OidcLogin | Endpoint::JwtLogin | Endpoint::GcpLogin | Endpoint::AzureLogin => {
+            format!(
+                "check the identity's {} auth settings against the token from {}",
+                method_label(endpoint),
+                jwt_origin(config)
             )
         }
         _ if lower.contains("namespace") || lower.contains("name not allowed") || lower.contains("audience") => {

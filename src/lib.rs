@@ -32,6 +32,7 @@ pub mod secrets;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod utc;
 pub mod watch;
 
 use std::process::ExitCode;

@@ -246,10 +246,7 @@ impl Engine {
             .backoff
             .next_delay(error.retry_after().map(|wait| wait.min(cap)))
             .min(cap);
-        let login_refused = error
-            .error
-            .api_error()
-            .is_some_and(|e| e.endpoint.is_login() && !e.is_transient());
+        let login_refused = error.error.is_login_refused();
         self.login_refused = login_refused;
         if login_refused {
             delay.max(LOGIN_REFUSED_FLOOR)

@@ -51,19 +51,35 @@ impl FetchError {
     /// The underlying API error, if the server was involved.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
-            FetchError::Api(error) | FetchError::Auth(AuthError::Api(error)) => Some(error),
+            FetchError::Api(error) => Some(error),
+            FetchError::Auth(error) => error.api_error(),
             _ => None,
         }
+    }
+
+    /// A login that was refused (not a transient failure, not an unreadable file): trying
+    /// again soon with the same credentials will not help.
+    pub fn is_login_refused(&self) -> bool {
+        matches!(self, FetchError::Auth(error)
+            if !error.is_transient() && !matches!(error, AuthError::Credential(_)))
     }
 }
 
 impl Transient for FetchError {
     fn is_transient(&self) -> bool {
-        self.api_error().is_some_and(ApiError::is_transient)
+        match self {
+            FetchError::Api(error) => error.is_transient(),
+            FetchError::Auth(error) => error.is_transient(),
+            _ => false,
+        }
     }
 
     fn retry_after(&self) -> Option<Duration> {
-        self.api_error().and_then(ApiError::retry_after)
+        match self {
+            FetchError::Api(error) => error.retry_after(),
+            FetchError::Auth(error) => error.retry_after(),
+            _ => None,
+        }
     }
 }
 

@@ -158,6 +158,30 @@ impl InfisicalClient {
                     jwt: jwt.expose(),
                 }),
             ),
+            Login::IdentityToken {
+                method,
+                identity_id,
+                jwt,
+            } => (
+                method.path(),
+                json_body(&JwtLoginBody {
+                    identity_id,
+                    jwt: jwt.expose(),
+                }),
+            ),
+            Login::AwsIam {
+                identity_id,
+                request_headers,
+                request_body,
+            } => (
+                "/v1/auth/aws-auth/login",
+                json_body(&AwsLoginBody {
+                    identity_id,
+                    iam_http_request_method: "POST",
+                    iam_request_body: request_body,
+                    iam_request_headers: request_headers.expose(),
+                }),
+            ),
         };
         self.post_token(login.endpoint(), path, body).await
     }
@@ -389,6 +413,15 @@ struct UniversalAuthBody<'a> {
 struct JwtLoginBody<'a> {
     identity_id: &'a str,
     jwt: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AwsLoginBody<'a> {
+    identity_id: &'a str,
+    iam_http_request_method: &'a str,
+    iam_request_body: &'a str,
+    iam_request_headers: &'a str,
 }
 
 #[derive(Serialize)]

@@ -33,6 +33,16 @@ pub enum Endpoint {
     UniversalAuthLogin,
     /// `POST /api/v1/auth/kubernetes-auth/login`.
     KubernetesLogin,
+    /// `POST /api/v1/auth/oidc-auth/login`.
+    OidcLogin,
+    /// `POST /api/v1/auth/jwt-auth/login`.
+    JwtLogin,
+    /// `POST /api/v1/auth/aws-auth/login`.
+    AwsLogin,
+    /// `POST /api/v1/auth/gcp-auth/login`.
+    GcpLogin,
+    /// `POST /api/v1/auth/azure-auth/login`.
+    AzureLogin,
     /// `POST /api/v1/auth/token/renew`.
     Renew,
     /// `GET /api/v4/secrets` or `GET /api/v3/secrets/raw`.
@@ -47,6 +57,11 @@ impl Endpoint {
         match self {
             Endpoint::UniversalAuthLogin => "universal_auth_login",
             Endpoint::KubernetesLogin => "kubernetes_login",
+            Endpoint::OidcLogin => "oidc_login",
+            Endpoint::JwtLogin => "jwt_login",
+            Endpoint::AwsLogin => "aws_login",
+            Endpoint::GcpLogin => "gcp_login",
+            Endpoint::AzureLogin => "azure_login",
             Endpoint::Renew => "token_renew",
             Endpoint::ListSecrets => "list_secrets",
             Endpoint::ProjectBySlug => "project_by_slug",
@@ -57,7 +72,13 @@ impl Endpoint {
     pub fn is_login(self) -> bool {
         matches!(
             self,
-            Endpoint::UniversalAuthLogin | Endpoint::KubernetesLogin
+            Endpoint::UniversalAuthLogin
+                | Endpoint::KubernetesLogin
+                | Endpoint::OidcLogin
+                | Endpoint::JwtLogin
+                | Endpoint::AwsLogin
+                | Endpoint::GcpLogin
+                | Endpoint::AzureLogin
         )
     }
 }
@@ -67,6 +88,11 @@ impl fmt::Display for Endpoint {
         f.write_str(match self {
             Endpoint::UniversalAuthLogin => "universal auth login",
             Endpoint::KubernetesLogin => "kubernetes auth login",
+            Endpoint::OidcLogin => "OIDC auth login",
+            Endpoint::JwtLogin => "JWT auth login",
+            Endpoint::AwsLogin => "AWS IAM auth login",
+            Endpoint::GcpLogin => "GCP auth login",
+            Endpoint::AzureLogin => "Azure auth login",
             Endpoint::Renew => "token renewal",
             Endpoint::ListSecrets => "listing secrets",
             Endpoint::ProjectBySlug => "looking up the project slug",
@@ -153,6 +179,24 @@ pub enum Login<'a> {
         /// The service-account token (a JWT).
         jwt: &'a SecretValue,
     },
+    /// A login that sends `{identityId, jwt}`: OIDC, JWT, GCP or Azure auth.
+    IdentityToken {
+        /// Which login.
+        method: TokenLogin,
+        /// The machine identity id.
+        identity_id: &'a str,
+        /// The token.
+        jwt: &'a SecretValue,
+    },
+    /// AWS IAM auth: a signed STS `GetCallerIdentity` request, which Infisical forwards.
+    AwsIam {
+        /// The machine identity id.
+        identity_id: &'a str,
+        /// base64 of the JSON object of the signed request's headers.
+        request_headers: &'a SecretValue,
+        /// base64 of the request body.
+        request_body: &'a str,
+    },
 }
 
 impl Login<'_> {
@@ -161,6 +205,43 @@ impl Login<'_> {
         match self {
             Login::UniversalAuth { .. } => Endpoint::UniversalAuthLogin,
             Login::Kubernetes { .. } => Endpoint::KubernetesLogin,
+            Login::IdentityToken { method, .. } => method.endpoint(),
+            Login::AwsIam { .. } => Endpoint::AwsLogin,
+        }
+    }
+}
+
+/// The logins that send an identity id and a token the server verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenLogin {
+    /// OIDC auth: a JWT from an issuer with a discovery document.
+    Oidc,
+    /// JWT auth: a JWT checked against JWKS or static keys.
+    Jwt,
+    /// GCP auth: a Google ID token or a service-account-signed JWT.
+    Gcp,
+    /// Azure auth: an Azure AD access token.
+    Azure,
+}
+
+impl TokenLogin {
+    /// The endpoint it calls.
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            TokenLogin::Oidc => Endpoint::OidcLogin,
+            TokenLogin::Jwt => Endpoint::JwtLogin,
+            TokenLogin::Gcp => Endpoint::GcpLogin,
+            TokenLogin::Azure => Endpoint::AzureLogin,
+        }
+    }
+
+    /// Its path under `/api`.
+    pub fn path(self) -> &'static str {
+        match self {
+            TokenLogin::Oidc => "/v1/auth/oidc-auth/login",
+            TokenLogin::Jwt => "/v1/auth/jwt-auth/login",
+            TokenLogin::Gcp => "/v1/auth/gcp-auth/login",
+            TokenLogin::Azure => "/v1/auth/azure-auth/login",
         }
     }
 }

@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::cloud::aws::AwsSettings;
+use super::cloud::azure::AzureSettings;
+use crate::api::TokenLogin;
 use crate::secrets::SecretValue;
 
 /// A credential that cannot be read. Exits 64: the configuration points at the wrong place.
@@ -104,15 +107,74 @@ pub enum AuthConfig {
         /// The token (a file or INFISICAL_TOKEN).
         token: Credential,
     },
+    /// OIDC or JWT auth: a JWT, by default the pod's projected service-account token.
+    Jwt {
+        /// [`TokenLogin::Oidc`] or [`TokenLogin::Jwt`].
+        method: TokenLogin,
+        /// The machine identity id.
+        identity_id: String,
+        /// The token (a file re-read at every login, or INFISICAL_JWT).
+        jwt: Credential,
+    },
+    /// AWS IAM auth: a signed STS request made with the pod's AWS credentials.
+    AwsIam {
+        /// The machine identity id.
+        identity_id: String,
+        /// Where the AWS credentials come from.
+        aws: AwsSettings,
+    },
+    /// GCP auth with an ID token from the metadata server (GCE, GKE Workload Identity).
+    GcpIdToken {
+        /// The machine identity id.
+        identity_id: String,
+        /// The metadata server's `host[:port]`.
+        metadata_host: String,
+    },
+    /// GCP auth with a JWT signed locally by a service-account key file.
+    GcpIam {
+        /// The machine identity id.
+        identity_id: String,
+        /// The key file (JSON), re-read at every login.
+        key_file: PathBuf,
+    },
+    /// Azure auth with an Azure AD access token.
+    Azure {
+        /// The machine identity id.
+        identity_id: String,
+        /// Where the token comes from.
+        azure: AzureSettings,
+    },
 }
 
 impl AuthConfig {
+    /// The machine identity id, for the methods that take one.
+    pub fn identity_id(&self) -> Option<&str> {
+        match self {
+            AuthConfig::UniversalAuth { .. } | AuthConfig::Token { .. } => None,
+            AuthConfig::Kubernetes { identity_id, .. }
+            | AuthConfig::Jwt { identity_id, .. }
+            | AuthConfig::AwsIam { identity_id, .. }
+            | AuthConfig::GcpIdToken { identity_id, .. }
+            | AuthConfig::GcpIam { identity_id, .. }
+            | AuthConfig::Azure { identity_id, .. } => Some(identity_id),
+        }
+    }
+
     /// The method's name as the CLI spells it.
     pub fn method_name(&self) -> &'static str {
         match self {
             AuthConfig::UniversalAuth { .. } => "universal-auth",
             AuthConfig::Kubernetes { .. } => "kubernetes",
             AuthConfig::Token { .. } => "token",
+            AuthConfig::Jwt {
+                method: TokenLogin::Jwt,
+                ..
+            } => "jwt",
+            AuthConfig::Jwt { .. } => "oidc",
+            AuthConfig::AwsIam { .. } => "aws-iam",
+            AuthConfig::GcpIdToken { .. } => "gcp-id-token",
+            AuthConfig::GcpIam { .. } => "gcp-iam",
+            AuthConfig::Azure { .. } => "azure",
         }
     }
 
@@ -128,7 +190,13 @@ impl AuthConfig {
                 .map(Path::to_owned)
                 .collect(),
             AuthConfig::Kubernetes { token_file, .. } => vec![token_file.clone()],
-            AuthConfig::Token { token } => token.path().map(Path::to_owned).into_iter().collect(),
+            AuthConfig::Token { token } | AuthConfig::Jwt { jwt: token, .. } => {
+                token.path().map(Path::to_owned).into_iter().collect()
+            }
+            AuthConfig::AwsIam { aws, .. } => aws.watched_files(),
+            AuthConfig::GcpIdToken { .. } => Vec::new(),
+            AuthConfig::GcpIam { key_file, .. } => vec![key_file.clone()],
+            AuthConfig::Azure { azure, .. } => azure.watched_files(),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! in again when renewal would be refused, and keep the last good credential when a rotating
 //! credential file is caught half-written.
 
+pub mod cloud;
 mod credential;
+pub mod jwt;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,9 +12,12 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::api::{ApiError, Infisical, Login, TokenGrant};
+use crate::api::{ApiError, Infisical, Login, TokenGrant, TokenLogin};
 use crate::backoff::Transient;
 use crate::secrets::SecretValue;
+use cloud::gcp::ServiceAccountKey;
+use cloud::{CloudError, CloudHttp};
+use jwt::JwtClaims;
 
 pub use credential::{read_credential_file, AuthConfig, Credential, CredentialError};
 
@@ -31,6 +36,71 @@ pub enum AuthError {
         /// What the server said.
         reason: String,
     },
+    /// The cloud credential a login sends could not be had.
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    /// A login that sent a JWT was refused; its public claims say what the identity must allow.
+    #[error("{error} (the token sent has {claims})")]
+    JwtRefused {
+        /// The refusal.
+        error: ApiError,
+        /// The claims of the token sent.
+        claims: Box<JwtClaims>,
+    },
+    /// A server that answers 500 to a JWT whose `aud` is a list (Infisical releases before
+    /// 2025); retrying cannot help.
+    #[error("{error} (the token sent has {claims})")]
+    ListAudienceUnsupported {
+        /// The 500.
+        error: ApiError,
+        /// The claims of the token sent.
+        claims: Box<JwtClaims>,
+    },
+    /// An AWS login failed on the server, and STS, asked directly, refused the signature.
+    #[error("{verdict}")]
+    AwsSignatureRefused {
+        /// Infisical's answer.
+        error: Box<ApiError>,
+        /// What STS said, with what to do.
+        verdict: String,
+    },
+}
+
+impl AuthError {
+    /// Infisical's answer behind this failure, if the server was involved.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            AuthError::Api(error)
+            | AuthError::JwtRefused { error, .. }
+            | AuthError::ListAudienceUnsupported { error, .. } => Some(error),
+            AuthError::AwsSignatureRefused { error, .. } => Some(error),
+            AuthError::Credential(_) | AuthError::TokenRejected { .. } | AuthError::Cloud(_) => {
+                None
+            }
+        }
+    }
+}
+
+impl Transient for AuthError {
+    /// Network trouble and server failures, at Infisical or at a cloud endpoint.
+    fn is_transient(&self) -> bool {
+        match self {
+            AuthError::Api(error) => error.is_transient(),
+            AuthError::Cloud(error) => error.is_transient(),
+            AuthError::Credential(_)
+            | AuthError::TokenRejected { .. }
+            | AuthError::JwtRefused { .. }
+            | AuthError::ListAudienceUnsupported { .. }
+            | AuthError::AwsSignatureRefused { .. } => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AuthError::Api(error) => error.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 /// Holds the access token in memory only and keeps it valid.
@@ -43,6 +113,8 @@ pub struct Authenticator {
     expires_at: Option<SystemTime>,
     renew_token_auth: bool,
     last_good: HashMap<&'static str, SecretValue>,
+    /// The client for cloud credential endpoints, made at the first cloud login.
+    cloud: Option<CloudHttp>,
 }
 
 impl Authenticator {
@@ -58,6 +130,7 @@ impl Authenticator {
             expires_at: None,
             renew_token_auth,
             last_good: HashMap::new(),
+            cloud: None,
         }
     }
 
@@ -111,6 +184,69 @@ impl Authenticator {
                 ttl: None,
                 max_ttl: None,
             },
+            AuthConfig::Jwt {
+                method,
+                identity_id,
+                jwt,
+            } => {
+                let jwt = self.read(&jwt, "JWT")?;
+                self.token_login(method, &identity_id, &jwt).await?
+            }
+            AuthConfig::AwsIam { identity_id, aws } => {
+                let http = self.cloud_http()?;
+                let signed = cloud::aws::sign_identity_request(&http, &aws).await?;
+                let login = Login::AwsIam {
+                    identity_id: &identity_id,
+                    request_headers: &signed.headers,
+                    request_body: &signed.body,
+                };
+                match self.client.login(login).await {
+                    Ok(grant) => grant,
+                    // A real server turns every STS refusal into a 500: ask STS why.
+                    Err(error) if error.status().is_some_and(|s| s >= 500) => {
+                        match cloud::aws::ask_sts_why(&http, &aws, &signed).await {
+                            Ok(Some(verdict)) => {
+                                return Err(AuthError::AwsSignatureRefused {
+                                    error: Box::new(error),
+                                    verdict,
+                                })
+                            }
+                            Ok(None) => return Err(error.into()),
+                            Err(probe) => {
+                                tracing::debug!(
+                                    "could not ask STS about the failed login: {probe}"
+                                );
+                                return Err(error.into());
+                            }
+                        }
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            AuthConfig::GcpIdToken {
+                identity_id,
+                metadata_host,
+            } => {
+                let http = self.cloud_http()?;
+                let jwt = cloud::gcp::id_token(&http, &metadata_host, &identity_id).await?;
+                self.token_login(TokenLogin::Gcp, &identity_id, &jwt)
+                    .await?
+            }
+            AuthConfig::GcpIam {
+                identity_id,
+                key_file,
+            } => {
+                let key = ServiceAccountKey::read(&key_file)?;
+                let jwt = key.sign_jwt(&identity_id, SystemTime::now())?;
+                self.token_login(TokenLogin::Gcp, &identity_id, &jwt)
+                    .await?
+            }
+            AuthConfig::Azure { identity_id, azure } => {
+                let http = self.cloud_http()?;
+                let jwt = cloud::azure::access_token(&http, &azure).await?;
+                self.token_login(TokenLogin::Azure, &identity_id, &jwt)
+                    .await?
+            }
         };
         if self.can_log_in() {
             tracing::info!(
@@ -122,6 +258,47 @@ impl Authenticator {
         self.issued_at = Some(grant.obtained_at);
         self.set_grant(grant);
         Ok(())
+    }
+
+    /// A login sending `{identityId, jwt}`. A refusal is explained with the token's claims; a
+    /// 500 for a list-valued `aud` is an old server, not an outage.
+    async fn token_login(
+        &self,
+        method: TokenLogin,
+        identity_id: &str,
+        jwt: &SecretValue,
+    ) -> Result<TokenGrant, AuthError> {
+        let login = Login::IdentityToken {
+            method,
+            identity_id,
+            jwt,
+        };
+        let error = match self.client.login(login).await {
+            Ok(grant) => return Ok(grant),
+            Err(error) => error,
+        };
+        let Some(claims) = JwtClaims::peek(jwt.expose()).map(Box::new) else {
+            return Err(error.into());
+        };
+        let reads_jwt_claims = matches!(method, TokenLogin::Oidc | TokenLogin::Jwt);
+        match error.status() {
+            Some(500) if reads_jwt_claims && claims.audience_is_list => {
+                Err(AuthError::ListAudienceUnsupported { error, claims })
+            }
+            Some(status) if !error.is_transient() && (400..500).contains(&status) => {
+                Err(AuthError::JwtRefused { error, claims })
+            }
+            _ => Err(error.into()),
+        }
+    }
+
+    fn cloud_http(&mut self) -> Result<CloudHttp, AuthError> {
+        if let Some(http) = &self.cloud {
+            return Ok(http.clone());
+        }
+        let http = CloudHttp::new()?;
+        self.cloud = Some(http.clone());
+        Ok(http)
     }
 
     /// Called when the server refused the token: obtains a fresh one (a login, or a token file
@@ -222,6 +399,12 @@ impl Authenticator {
                 )]
             }
             AuthConfig::Token { token } => vec![(token.clone(), "access token")],
+            AuthConfig::Jwt { jwt, .. } => vec![(jwt.clone(), "JWT")],
+            // Cloud credentials are fetched afresh at every login; nothing to keep.
+            AuthConfig::AwsIam { .. }
+            | AuthConfig::GcpIdToken { .. }
+            | AuthConfig::GcpIam { .. }
+            | AuthConfig::Azure { .. } => Vec::new(),
         };
         for (credential, what) in credentials {
             if credential.path().is_some() && self.read(&credential, what).is_ok() {

@@ -95,7 +95,7 @@ pub struct RawConfig {
     pub api_url: Option<String>,
     /// `ca-cert`.
     pub ca_cert: Option<PathBuf>,
-    /// `auth-method` (`universal-auth`, `kubernetes` or `token`; checked in stage two).
+    /// `auth-method` (checked in stage two).
     pub auth_method: Option<String>,
     /// `client-id` (an id, not a secret).
     pub client_id: Option<String>,
@@ -109,6 +109,14 @@ pub struct RawConfig {
     pub service_account_token_file: Option<PathBuf>,
     /// `token-file` (the token itself is never accepted in the file).
     pub token_file: Option<PathBuf>,
+    /// `jwt-file` (the JWT itself is never accepted in the file).
+    pub jwt_file: Option<PathBuf>,
+    /// `gcp-service-account-key-file`.
+    pub gcp_service_account_key_file: Option<PathBuf>,
+    /// `azure-resource`.
+    pub azure_resource: Option<String>,
+    /// `azure-client-id`.
+    pub azure_client_id: Option<String>,
     /// `project-id`.
     pub project_id: Option<String>,
     /// `project-slug`.

@@ -214,6 +214,22 @@ impl ConfigFile {
             raw.service_account_token_file.clone(),
         );
         set.option("token_file", &mut args.token_file, raw.token_file.clone());
+        set.option("jwt_file", &mut args.jwt_file, raw.jwt_file.clone());
+        set.option(
+            "gcp_service_account_key_file",
+            &mut args.gcp_service_account_key_file,
+            raw.gcp_service_account_key_file.clone(),
+        );
+        set.value(
+            "azure_resource",
+            &mut args.azure_resource,
+            raw.azure_resource.clone(),
+        );
+        set.option(
+            "azure_client_id",
+            &mut args.azure_client_id,
+            raw.azure_client_id.clone(),
+        );
         set.value("allow_empty", &mut args.allow_empty, raw.allow_empty);
         set.value(
             "request_timeout",

@@ -18,7 +18,12 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use regex_lite::Regex;
 
+use crate::api::TokenLogin;
 use crate::api::{ApiSettings, ListQuery, ProjectRef};
+use crate::auth::cloud::aws::AwsSettings;
+use crate::auth::cloud::azure::AzureSettings;
+use crate::auth::cloud::gcp::{ServiceAccountKey, DEFAULT_METADATA_HOST};
+use crate::auth::cloud::CloudError;
 use crate::auth::{read_credential_file, AuthConfig, Credential, CredentialError};
 use crate::cli::{
     self, AuthMethod, CheckArgs, ExecArgs, Explicit, InitArgs, OutputArgs, RefreshArgs,
@@ -60,7 +65,7 @@ pub enum ConfigError {
     #[error("give exactly one of --project-id (INFISICAL_PROJECT_ID) or --project-slug (INFISICAL_PROJECT_SLUG)")]
     ProjectChoice,
     /// No credentials at all.
-    #[error("no credentials given: use --client-id and --client-secret-file (universal auth), --identity-id (kubernetes auth) or --token-file (token auth)")]
+    #[error("no credentials given: use --client-id and --client-secret-file (universal auth), --identity-id (kubernetes auth), --token-file (token auth), or --auth-method oidc, jwt, aws-iam, gcp-id-token, gcp-iam or azure with --identity-id")]
     NoCredentials,
     /// Credentials of several methods and no `--auth-method`.
     #[error(
@@ -81,6 +86,9 @@ pub enum ConfigError {
     /// A credential that cannot be read.
     #[error(transparent)]
     Credential(#[from] CredentialError),
+    /// A cloud credential setting that cannot work (a half-set AWS key, a bad key file).
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
     /// `--api-url` is not an http(s) URL.
     #[error("--api-url {url:?} is not valid: {reason}")]
     ApiUrl {
@@ -239,6 +247,15 @@ fn checked_auth(args: &SourceArgs, env: &dyn Environment) -> Result<AuthConfig, 
         AuthConfig::Token { token } => {
             token.read("access token")?;
         }
+        AuthConfig::Jwt { jwt, .. } => {
+            jwt.read("JWT")?;
+        }
+        AuthConfig::GcpIam { key_file, .. } => {
+            ServiceAccountKey::read(key_file)?;
+        }
+        // Fetched from the platform at login; a missing source is reported then, with what
+        // was tried.
+        AuthConfig::AwsIam { .. } | AuthConfig::GcpIdToken { .. } | AuthConfig::Azure { .. } => {}
     }
     Ok(auth)
 }
@@ -457,6 +474,15 @@ fn auth_config(args: &SourceArgs, env: &dyn Environment) -> Result<AuthConfig, C
             }
         }
     };
+    let identity = |method: &'static str| -> Result<String, ConfigError> {
+        let id = identity_id.clone().ok_or(ConfigError::MissingCredential {
+            method,
+            what: "--identity-id (INFISICAL_MACHINE_IDENTITY_ID)",
+        })?;
+        check_identity_id(&id)?;
+        Ok(id)
+    };
+    let var = |name: &str| env.var(name);
     Ok(match method {
         AuthMethod::UniversalAuth => AuthConfig::UniversalAuth {
             client_id: client_id.ok_or(ConfigError::MissingCredential {
@@ -469,10 +495,7 @@ fn auth_config(args: &SourceArgs, env: &dyn Environment) -> Result<AuthConfig, C
             })?,
         },
         AuthMethod::Kubernetes => AuthConfig::Kubernetes {
-            identity_id: identity_id.ok_or(ConfigError::MissingCredential {
-                method: "kubernetes",
-                what: "--identity-id (INFISICAL_MACHINE_IDENTITY_ID)",
-            })?,
+            identity_id: identity("kubernetes")?,
             token_file: args.service_account_token_file.clone(),
         },
         AuthMethod::Token => AuthConfig::Token {
@@ -481,6 +504,72 @@ fn auth_config(args: &SourceArgs, env: &dyn Environment) -> Result<AuthConfig, C
                 what: "--token-file or INFISICAL_TOKEN",
             })?,
         },
+        AuthMethod::Oidc | AuthMethod::Jwt => {
+            let (login, name) = if method == AuthMethod::Oidc {
+                (TokenLogin::Oidc, "oidc")
+            } else {
+                (TokenLogin::Jwt, "jwt")
+            };
+            let jwt = match &args.jwt_file {
+                Some(file) => Credential::File(file.clone()),
+                None => env_credential(env, cli::ENV_JWT).unwrap_or_else(|| {
+                    Credential::File(cli::DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH.into())
+                }),
+            };
+            AuthConfig::Jwt {
+                method: login,
+                identity_id: identity(name)?,
+                jwt,
+            }
+        }
+        AuthMethod::AwsIam => AuthConfig::AwsIam {
+            identity_id: identity("aws-iam")?,
+            aws: AwsSettings::from_env(var)?,
+        },
+        AuthMethod::GcpIdToken => AuthConfig::GcpIdToken {
+            identity_id: identity("gcp-id-token")?,
+            metadata_host: env
+                .var("GCE_METADATA_HOST")
+                .map(|h| h.trim().trim_end_matches('/').to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| DEFAULT_METADATA_HOST.to_owned()),
+        },
+        AuthMethod::GcpIam => AuthConfig::GcpIam {
+            identity_id: identity("gcp-iam")?,
+            key_file: args.gcp_service_account_key_file.clone().ok_or(
+                ConfigError::MissingCredential {
+                    method: "gcp-iam",
+                    what: "--gcp-service-account-key-file (INFISICAL_GCP_IAM_SERVICE_ACCOUNT_KEY_FILE_PATH)",
+                },
+            )?,
+        },
+        AuthMethod::Azure => AuthConfig::Azure {
+            identity_id: identity("azure")?,
+            azure: AzureSettings::from_env(
+                args.azure_resource.trim().to_owned(),
+                non_empty(&args.azure_client_id),
+                var,
+            ),
+        },
+    })
+}
+
+/// A machine identity id is a UUID; servers answer anything else with a bare 500.
+fn check_identity_id(id: &str) -> Result<(), ConfigError> {
+    let groups: Vec<&str> = id.split('-').collect();
+    let shape_ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if shape_ok {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        option: "--identity-id",
+        value: id.to_owned(),
+        reason: "a machine identity id is a UUID (e.g. 5f0c1f1e-…): copy the Identity ID from \
+                 Organization > Access Control > Identities, not its name or a client id"
+            .to_owned(),
     })
 }
 
@@ -1158,6 +1247,72 @@ mod tests {
         assert!(normalize_secret_path("app").is_err());
     }
 
+    const IDENTITY: &str = "5f0c1f1e-8a3b-4c2d-9e1f-0a1b2c3d4e5f";
+
+    #[test]
+    fn identity_logins_need_a_uuid_and_their_credential_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = ["--env", "dev", "--project-id", "p"];
+        let with = |extra: &[&str], env: &[(&str, &str)]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            build(&args, env)
+        };
+        let bad_id = with(&["--auth-method", "aws-iam", "--identity-id", "my-identity"], &[]);
+        assert!(
+            matches!(&bad_id, Err(ConfigError::Invalid { option: "--identity-id", .. })),
+            "{bad_id:?}"
+        );
+        let no_id = with(&["--auth-method", "azure"], &[]);
+        assert!(matches!(
+            no_id,
+            Err(ConfigError::MissingCredential { method: "azure", .. })
+        ));
+
+        // OIDC takes the JWT from INFISICAL_JWT, else --jwt-file, else the pod's token.
+        let oidc = with(
+            &["--auth-method", "oidc", "--identity-id", IDENTITY],
+            &[("INFISICAL_JWT", "a.b.c")],
+        )
+        .expect("valid");
+        assert_eq!(oidc.auth.method_name(), "oidc");
+        assert!(oidc.auth.watched_files().is_empty());
+        let token = dir.path().join("jwt");
+        std::fs::write(&token, "a.b.c\n").unwrap();
+        let jwt = with(
+            &[
+                "--auth-method",
+                "jwt",
+                "--identity-id",
+                IDENTITY,
+                "--jwt-file",
+                token.to_str().unwrap(),
+            ],
+            &[("INFISICAL_JWT", "ignored")],
+        )
+        .expect("valid");
+        assert_eq!(jwt.auth.watched_files(), vec![token.clone()]);
+
+        let gcp = with(&["--auth-method", "gcp-iam", "--identity-id", IDENTITY], &[]);
+        assert!(matches!(
+            gcp,
+            Err(ConfigError::MissingCredential { method: "gcp-iam", .. })
+        ));
+        let aws = with(
+            &["--auth-method", "aws-iam", "--identity-id", IDENTITY],
+            &[("AWS_ACCESS_KEY_ID", "AKIA")],
+        );
+        assert!(matches!(aws, Err(ConfigError::Cloud(CloudError::Local(_)))));
+        let gce = with(
+            &["--auth-method", "gcp-id-token", "--identity-id", IDENTITY],
+            &[("GCE_METADATA_HOST", "127.0.0.1:9")],
+        )
+        .expect("valid");
+        assert!(matches!(
+            gce.auth,
+            AuthConfig::GcpIdToken { ref metadata_host, .. } if metadata_host == "127.0.0.1:9"
+        ));
+    }
+
     #[test]
     fn auth_method_is_inferred_and_ambiguity_refused() {
         let dir = tempfile::tempdir().unwrap();
@@ -1169,7 +1324,7 @@ mod tests {
                 "--project-id",
                 "p",
                 "--identity-id",
-                "i",
+                IDENTITY,
                 "--service-account-token-file",
                 missing.to_str().unwrap(),
             ],

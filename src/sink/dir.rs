@@ -31,6 +31,7 @@ use super::fs::{
 };
 use super::options::{Owner, WriteOptions, WriteOutcome};
 use crate::secrets::{KeyRule, SecretSet, SecretValue};
+use crate::utc::Utc;
 
 /// The link to the current version.
 pub const DATA_LINK: &str = "..data";
@@ -444,15 +445,15 @@ fn remove_version(path: &Path) {
 
 /// kubelet's version name for a time: `..YYYY_MM_DD_HH_MM_SS.NNNNNNNNN` (UTC).
 fn version_name(unix_seconds: u64, nanos: u64) -> String {
-    let days = unix_seconds / 86_400;
-    let rest = unix_seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "..{year:04}_{month:02}_{day:02}_{:02}_{:02}_{:02}.{nanos:09}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    let Utc {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+    } = Utc::from_unix(unix_seconds);
+    format!("..{year:04}_{month:02}_{day:02}_{hour:02}_{minute:02}_{second:02}.{nanos:09}")
 }
 
 /// Whether `name` is a version directory name (`..YYYY_MM_DD_HH_MM_SS.N…`): only such entries
@@ -469,21 +470,6 @@ pub fn is_version_name(name: &str) -> bool {
             other => got == other,
         })
         && bytes[shape.len()..].iter().all(u8::is_ascii_digit)
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 //! variable it sets must be one the binary reads, and the pod around it must give it what its
 //! flags promise (the files it reads are mounted, `--require-tmpfs` targets are memory-backed,
 //! probes reach `--listen`, the hardened security context is there).
+//!
+//! The credentials live apart from the workloads: no workload manifest carries a Secret (applying
+//! one must never overwrite the user's real credentials with placeholders), and every Secret a
+//! workload refers to is in the file users edit and create first.
 
 use std::path::{Path, PathBuf};
 
@@ -17,10 +21,19 @@ const IMAGE: &str = "ghcr.io/infisical-materializer/infisical-materializer:0.1.0
 /// The binary's file name, for containers that run it from another image (the exec wrapper).
 const BINARY: &str = "infisical-materializer";
 
+/// The Secrets users edit and create before any workload. Not `.yaml`, so that
+/// `kubectl apply -f examples/kubernetes/` leaves it out.
+const CREDENTIALS: &str = "credentials.secret.yaml.example";
+
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes")
 }
 
+fn credentials_file() -> PathBuf {
+    examples_dir().join(CREDENTIALS)
+}
+
+/// The workload manifests (every `.yaml`/`.yml` file).
 fn manifests() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(examples_dir())
         .expect("examples/kubernetes exists")
@@ -520,7 +533,7 @@ fn the_exec_wrapper_runs_the_copy_that_install_wrote() {
 
 #[test]
 fn every_file_is_valid_yaml_with_kinds_and_names() {
-    for file in manifests() {
+    for file in manifests().into_iter().chain([credentials_file()]) {
         for document in documents(&file) {
             assert!(
                 document["apiVersion"].is_string(),
@@ -538,6 +551,196 @@ fn every_file_is_valid_yaml_with_kinds_and_names() {
                 file.display()
             );
         }
+    }
+}
+
+/// A Secret a workload refers to, and the key it needs (`None`: the whole Secret).
+#[derive(Debug)]
+struct SecretRef {
+    /// `file: kind/name where`, for messages.
+    label: String,
+    name: String,
+    key: Option<String>,
+}
+
+fn secret_refs(file: &Path, document: &Value) -> Vec<SecretRef> {
+    let Some(pod) = pod_spec(document) else {
+        return Vec::new();
+    };
+    let workload = format!(
+        "{} {}/{}",
+        file.file_name().unwrap().to_string_lossy(),
+        str_of(&document["kind"], "kind"),
+        str_of(&document["metadata"]["name"], "metadata.name")
+    );
+    let mut refs = Vec::new();
+    let mut add = |what: String, name: &Value, key: Option<&Value>| {
+        refs.push(SecretRef {
+            label: format!("{workload} {what}"),
+            name: str_of(name, "Secret name").to_owned(),
+            key: key.map(|key| str_of(key, "Secret key").to_owned()),
+        });
+    };
+    // `items` of a secret volume name the keys it needs; without them, all keys are mounted.
+    let keys_of = |items: &Value| -> Vec<Value> {
+        items
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|item| item["key"].clone())
+            .collect()
+    };
+    for volume in pod["volumes"].as_sequence().into_iter().flatten() {
+        let what = format!("volume {}", str_of(&volume["name"], "volume name"));
+        let secret = &volume["secret"];
+        if secret.is_mapping() {
+            let keys = keys_of(&secret["items"]);
+            if keys.is_empty() {
+                add(what.clone(), &secret["secretName"], None);
+            }
+            for key in &keys {
+                add(what.clone(), &secret["secretName"], Some(key));
+            }
+        }
+        for source in volume["projected"]["sources"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let secret = &source["secret"];
+            if secret.is_mapping() {
+                let keys = keys_of(&secret["items"]);
+                if keys.is_empty() {
+                    add(what.clone(), &secret["name"], None);
+                }
+                for key in &keys {
+                    add(what.clone(), &secret["name"], Some(key));
+                }
+            }
+        }
+    }
+    for list in ["initContainers", "containers"] {
+        for container in pod[list].as_sequence().into_iter().flatten() {
+            let container_name = str_of(&container["name"], "container name");
+            for var in container["env"].as_sequence().into_iter().flatten() {
+                let reference = &var["valueFrom"]["secretKeyRef"];
+                if reference.is_mapping() {
+                    let what = format!(
+                        "container {container_name} env {}",
+                        str_of(&var["name"], "env name")
+                    );
+                    add(what, &reference["name"], Some(&reference["key"]));
+                }
+            }
+            for source in container["envFrom"].as_sequence().into_iter().flatten() {
+                let reference = &source["secretRef"];
+                if reference.is_mapping() {
+                    add(
+                        format!("container {container_name} envFrom"),
+                        &reference["name"],
+                        None,
+                    );
+                }
+            }
+        }
+    }
+    for pull in pod["imagePullSecrets"].as_sequence().into_iter().flatten() {
+        add("imagePullSecrets".to_owned(), &pull["name"], None);
+    }
+    refs
+}
+
+#[test]
+fn no_workload_manifest_contains_a_secret() {
+    // Applying an example after creating the real Secret must not overwrite it with placeholders.
+    for file in manifests() {
+        for document in documents(&file) {
+            assert_ne!(
+                document["kind"].as_str(),
+                Some("Secret"),
+                "{}: Secret {} belongs in {CREDENTIALS}, not in a workload manifest",
+                file.display(),
+                document["metadata"]["name"].as_str().unwrap_or("?")
+            );
+        }
+    }
+}
+
+#[test]
+fn every_secret_a_workload_refers_to_is_in_the_credentials_file() {
+    let credentials = documents(&credentials_file());
+    let mut secrets = std::collections::BTreeMap::new();
+    for document in &credentials {
+        assert_eq!(
+            document["kind"].as_str(),
+            Some("Secret"),
+            "{CREDENTIALS} holds only Secrets"
+        );
+        let name = str_of(&document["metadata"]["name"], "metadata.name");
+        let keys: Vec<String> = ["stringData", "data"]
+            .iter()
+            .flat_map(|field| document[*field].as_mapping().into_iter().flatten())
+            .map(|(key, _)| str_of(key, "Secret key").to_owned())
+            .collect();
+        assert!(
+            secrets.insert(name.to_owned(), keys).is_none(),
+            "{CREDENTIALS}: Secret {name} twice"
+        );
+    }
+
+    let mut refs = Vec::new();
+    for file in manifests() {
+        for document in documents(&file) {
+            refs.extend(secret_refs(&file, &document));
+        }
+    }
+    assert!(
+        refs.iter().any(|r| r.key.is_some()) && refs.iter().any(|r| r.key.is_none()),
+        "the examples refer to Secrets both by key and whole; found {refs:?}"
+    );
+    for reference in &refs {
+        let keys = secrets.get(&reference.name).unwrap_or_else(|| {
+            panic!(
+                "{}: Secret {} is not in {CREDENTIALS} (found {:?})",
+                reference.label,
+                reference.name,
+                secrets.keys().collect::<Vec<_>>()
+            )
+        });
+        if let Some(key) = &reference.key {
+            assert!(
+                keys.contains(key),
+                "{}: Secret {} has no key {key} in {CREDENTIALS} (it has {keys:?})",
+                reference.label,
+                reference.name
+            );
+        }
+    }
+    for name in secrets.keys() {
+        assert!(
+            refs.iter().any(|r| &r.name == name),
+            "{CREDENTIALS}: Secret {name} is used by no example"
+        );
+    }
+}
+
+#[test]
+fn the_credentials_file_holds_no_made_up_value() {
+    // An unedited copy must fail before any login (the binary refuses an empty credential):
+    // a made-up value would be a failed login, and repeated ones can lock the identity.
+    for document in documents(&credentials_file()) {
+        for (key, value) in document["stringData"].as_mapping().into_iter().flatten() {
+            assert_eq!(
+                value.as_str(),
+                Some(""),
+                "{CREDENTIALS}: {} must be left empty for the user to fill in",
+                str_of(key, "Secret key")
+            );
+        }
+        assert!(
+            document["data"].is_null(),
+            "{CREDENTIALS}: use stringData, which users can edit as text"
+        );
     }
 }
 

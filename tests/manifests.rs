@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser};
-use infisical_materializer::cli::{Cli, Command, SourceArgs, CONSUMED_ENV_VARS};
+use infisical_materializer::cli::{
+    AuthMethod, Cli, Command, SourceArgs, CONSUMED_ENV_VARS, DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH,
+};
 use infisical_materializer::config;
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -275,12 +277,20 @@ fn assert_source(ours: &Ours<'_>, source: &SourceArgs) {
             assert_readable(ours, path, what);
         }
     }
-    if source.identity_id.is_some() {
-        assert_readable(
+    match source.auth_method {
+        Some(AuthMethod::Oidc | AuthMethod::Jwt) => {
+            let jwt = source
+                .jwt_file
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SERVICE_ACCOUNT_TOKEN_PATH.into());
+            assert_readable(ours, &jwt, "--jwt-file");
+        }
+        _ if source.identity_id.is_some() => assert_readable(
             ours,
             &source.service_account_token_file,
             "--service-account-token-file",
-        );
+        ),
+        _ => {}
     }
     config::parse_key_mappings(&source.keys)
         .unwrap_or_else(|e| panic!("{}: --key: {e}", ours.label));
@@ -483,8 +493,8 @@ fn every_example_container_is_accepted_by_the_binary() {
     let files = manifests();
     assert_eq!(
         files.len(),
-        4,
-        "expected the four examples, found {files:?}"
+        5,
+        "expected the five examples, found {files:?}"
     );
     let mut modes = Vec::new();
     for file in &files {

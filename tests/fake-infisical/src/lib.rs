@@ -19,8 +19,12 @@
 
 #![warn(missing_docs)]
 
+pub mod cloud;
 mod expand;
 mod faults;
+mod http_client;
+mod jwt;
+mod logins;
 pub mod prerequisite;
 mod routes;
 mod server;
@@ -35,6 +39,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+pub use cloud::{
+    AwsAuth, AzureAuth, CloudRoute, FakeCloud, GcpAuth, GcpAuthType, JwtAuth, JwtKeys, OidcAuth,
+};
 pub use faults::Fault;
 pub use world::{LockoutPolicy, World, DEFAULT_TTL};
 
@@ -125,6 +132,16 @@ pub enum Route {
     UniversalAuthLogin,
     /// `POST /api/v1/auth/kubernetes-auth/login`.
     KubernetesLogin,
+    /// `POST /api/v1/auth/oidc-auth/login`.
+    OidcLogin,
+    /// `POST /api/v1/auth/jwt-auth/login`.
+    JwtLogin,
+    /// `POST /api/v1/auth/aws-auth/login`.
+    AwsLogin,
+    /// `POST /api/v1/auth/gcp-auth/login`.
+    GcpLogin,
+    /// `POST /api/v1/auth/azure-auth/login`.
+    AzureLogin,
     /// `POST /api/v1/auth/token/renew`.
     Renew,
     /// `POST /api/v1/auth/token/revoke`.
@@ -141,9 +158,10 @@ pub enum Route {
     Any,
 }
 
-/// A request the server received, with the status it answered.
+/// A request a fake server received, with the status it answered; `R` says which route it
+/// was for ([`Route`] for [`FakeInfisical`], [`CloudRoute`] for [`FakeCloud`]).
 #[derive(Clone, Debug)]
-pub struct RecordedRequest {
+pub struct RecordedRequest<R = Route> {
     /// When it arrived.
     pub at: Instant,
     /// HTTP method.
@@ -159,10 +177,10 @@ pub struct RecordedRequest {
     /// Status answered; 0 when the connection was dropped without an answer.
     pub status: u16,
     /// The route it was for.
-    pub route: Route,
+    pub route: R,
 }
 
-impl RecordedRequest {
+impl<R> RecordedRequest<R> {
     /// The first value of a header (name matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -421,6 +439,11 @@ impl FakeInfisical {
         self.shared.lock().limits.window = window;
     }
 
+    /// See [`World::oidc_rejects_list_audience`]; applies from the next login on.
+    pub fn set_oidc_rejects_list_audience(&self, rejects: bool) {
+        self.shared.lock().world.rejects_list_audience = rejects;
+    }
+
     /// Universal Auth lockout settings from now on.
     pub fn set_lockout(&self, policy: LockoutPolicy) {
         self.shared.lock().world.lockout = policy;
@@ -448,7 +471,7 @@ impl FakeInfisical {
         self.shared.lock().requests.clear();
     }
 
-    /// Successful logins (Universal Auth and Kubernetes Auth).
+    /// Successful logins (every method).
     pub fn logins(&self) -> usize {
         self.shared.lock().logins
     }

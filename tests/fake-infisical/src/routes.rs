@@ -178,15 +178,15 @@ fn route_not_found(req: &Request) -> Reply {
     )
 }
 
-fn internal_error() -> Reply {
+pub(crate) fn internal_error() -> Reply {
     error(500, "Something went wrong", "InternalServerError")
 }
 
-fn unauthorized(message: &str) -> Reply {
+pub(crate) fn unauthorized(message: &str) -> Reply {
     error(401, message, "UnauthorizedError")
 }
 
-fn jwt_error(e: JwtError) -> Reply {
+pub(crate) fn jwt_error(e: JwtError) -> Reply {
     error(403, e.message(), "TokenError")
 }
 
@@ -331,6 +331,11 @@ pub(crate) fn classify(method: &str, path: &str, v4: bool) -> Route {
         ("GET", "/api/status") => Route::Status,
         ("POST", "/api/v1/auth/universal-auth/login") => Route::UniversalAuthLogin,
         ("POST", "/api/v1/auth/kubernetes-auth/login") => Route::KubernetesLogin,
+        ("POST", "/api/v1/auth/oidc-auth/login") => Route::OidcLogin,
+        ("POST", "/api/v1/auth/jwt-auth/login") => Route::JwtLogin,
+        ("POST", "/api/v1/auth/aws-auth/login") => Route::AwsLogin,
+        ("POST", "/api/v1/auth/gcp-auth/login") => Route::GcpLogin,
+        ("POST", "/api/v1/auth/azure-auth/login") => Route::AzureLogin,
         ("POST", "/api/v1/auth/token/renew") => Route::Renew,
         ("POST", "/api/v1/auth/token/revoke") => Route::Revoke,
         ("GET", "/api/v3/secrets/raw") => Route::ListSecrets,
@@ -362,6 +367,12 @@ pub(crate) fn handle(st: &mut State, req: &Request, route: Route) -> Reply {
         Route::GetSecret if req.path.starts_with("/api/v4/") => get_v4(st, req),
         Route::GetSecret => get_v3(st, req),
         Route::ProjectBySlug => project_by_slug(st, req),
+        // These verify credentials with outgoing requests: `logins::handle` answers them.
+        Route::OidcLogin
+        | Route::JwtLogin
+        | Route::AwsLogin
+        | Route::GcpLogin
+        | Route::AzureLogin => internal_error(),
         Route::Other | Route::Any => route_not_found(req),
     }
 }
@@ -501,7 +512,7 @@ fn limited(st: &mut State, route: Route, f: impl FnOnce(&mut State) -> Reply) ->
 
 /// The body as JSON (or a form turned into an object of strings). Undecodable JSON is the
 /// server's 500; no body at all is `null` (zod's "undefined").
-fn parse_body(req: &Request) -> Result<Value, Reply> {
+pub(crate) fn parse_body(req: &Request) -> Result<Value, Reply> {
     let ct = req
         .header("content-type")
         .unwrap_or("")
@@ -533,7 +544,7 @@ fn type_name(v: Option<&Value>) -> &'static str {
 }
 
 /// Reads required string fields, trimmed, or answers 401 `ValidationFailure` like zod.
-fn required_strings(body: &Value, names: &[&str]) -> Result<Vec<String>, Reply> {
+pub(crate) fn required_strings(body: &Value, names: &[&str]) -> Result<Vec<String>, Reply> {
     let Some(obj) = body.as_object() else {
         let received = if body.is_null() {
             "undefined"
@@ -621,7 +632,7 @@ struct TokenOut<'a> {
     token_type: &'static str,
 }
 
-fn token_reply(token: &str, ttl: u64, max_ttl: u64) -> Reply {
+pub(crate) fn token_reply(token: &str, ttl: u64, max_ttl: u64) -> Reply {
     Reply::json(
         200,
         &TokenOut {

@@ -16,7 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::faults::{self, FaultKind};
 use crate::routes::{self, Outcome, Reply, Request, State};
 use crate::util::{etag_of, parse_pairs};
-use crate::RecordedRequest;
+use crate::{logins, RecordedRequest, Route};
 
 /// State shared between the handle and the server thread.
 pub(crate) struct Shared {
@@ -100,11 +100,36 @@ pub(crate) fn make_tls(hostnames: &[&str]) -> Result<Tls, String> {
     })
 }
 
+/// A server's request handler and its "down" switch, so fake servers share the accept loop.
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// Set while every connection is to be closed at once.
+    fn down(&self) -> &watch::Sender<bool>;
+
+    /// Answers one request, or drops the connection with [`Dropped`].
+    fn serve(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+    ) -> impl std::future::Future<Output = Result<Response<Full<Bytes>>, Dropped>> + Send;
+}
+
+impl Handler for Shared {
+    fn down(&self) -> &watch::Sender<bool> {
+        &self.down
+    }
+
+    fn serve(
+        self: Arc<Self>,
+        req: hyper::Request<Incoming>,
+    ) -> impl std::future::Future<Output = Result<Response<Full<Bytes>>, Dropped>> + Send {
+        serve(self, req)
+    }
+}
+
 /// Accepts connections until `shutdown` fires.
-pub(crate) async fn run(
+pub(crate) async fn run<H: Handler>(
     listener: std::net::TcpListener,
     tls: Option<TlsAcceptor>,
-    shared: Arc<Shared>,
+    shared: Arc<H>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let listener = match TcpListener::from_std(listener) {
@@ -119,7 +144,7 @@ pub(crate) async fn run(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    if shared.is_down() {
+                    if *shared.down().borrow() {
                         drop(stream);
                         continue;
                     }
@@ -133,8 +158,12 @@ pub(crate) async fn run(
 }
 
 /// Serves one connection; it is cut as soon as the server goes down.
-async fn connection(stream: tokio::net::TcpStream, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
-    let mut down = shared.down.subscribe();
+async fn connection<H: Handler>(
+    stream: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<H>,
+) {
+    let mut down = shared.down().subscribe();
     let serve = async {
         match tls {
             Some(acceptor) => {
@@ -151,11 +180,11 @@ async fn connection(stream: tokio::net::TcpStream, tls: Option<TlsAcceptor>, sha
     }
 }
 
-async fn serve_io<I>(io: TokioIo<I>, shared: Arc<Shared>)
+async fn serve_io<I, H: Handler>(io: TokioIo<I>, shared: Arc<H>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| serve(shared.clone(), req));
+    let service = service_fn(move |req| shared.clone().serve(req));
     let _ = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(io, service)
@@ -164,7 +193,7 @@ where
 
 /// The error that makes hyper close a connection without answering.
 #[derive(Debug)]
-struct Dropped;
+pub(crate) struct Dropped;
 
 impl std::fmt::Display for Dropped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,15 +246,15 @@ async fn serve(
             if shared.is_down() {
                 Outcome::Drop
             } else {
-                Outcome::Reply(routes::handle(&mut shared.lock(), &request, route))
+                Outcome::Reply(answer(&shared, &request, route).await)
             }
         }
         Some(FaultKind::DropConnection) => Outcome::Drop,
         Some(kind) => match routes::fault_reply(&kind) {
             Some(reply) => Outcome::Reply(reply),
-            None => Outcome::Reply(routes::handle(&mut shared.lock(), &request, route)),
+            None => Outcome::Reply(answer(&shared, &request, route).await),
         },
-        None => Outcome::Reply(routes::handle(&mut shared.lock(), &request, route)),
+        None => Outcome::Reply(answer(&shared, &request, route).await),
     };
 
     let mut st = shared.lock();
@@ -252,6 +281,16 @@ async fn serve(
             record(reply.0.status);
             Ok(build(reply))
         }
+    }
+}
+
+/// Handles a request: logins that call out to other servers without holding the state lock,
+/// everything else under it.
+async fn answer(shared: &Shared, request: &Request, route: Route) -> Reply {
+    if logins::calls_out(route) {
+        logins::handle(shared, request, route).await
+    } else {
+        routes::handle(&mut shared.lock(), request, route)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use crate::cloud::{AwsAuth, AzureAuth, GcpAuth, JwtAuth, OidcAuth};
 use crate::sample;
 use crate::util::{iso8601, new_uuid, normalize_path};
 
@@ -89,6 +90,11 @@ pub(crate) struct Identity {
     /// Allowed namespaces when Kubernetes auth is configured (empty = any).
     pub k8s: Option<Vec<String>>,
     pub token_auth: bool,
+    pub oidc: Option<OidcAuth>,
+    pub jwt: Option<JwtAuth>,
+    pub aws: Option<AwsAuth>,
+    pub gcp: Option<GcpAuth>,
+    pub azure: Option<AzureAuth>,
 }
 
 /// A recorded secret: id, environment, path, key, value, comment, tag ids.
@@ -130,6 +136,8 @@ pub struct World {
     pub(crate) service_accounts: BTreeMap<String, ServiceAccount>,
     pub(crate) v4: bool,
     pub(crate) lockout: LockoutPolicy,
+    /// OIDC and JWT logins answer 500 for a token whose `aud` is an array (2024 releases).
+    pub(crate) rejects_list_audience: bool,
 }
 
 impl Default for World {
@@ -156,6 +164,7 @@ impl World {
             service_accounts: BTreeMap::new(),
             v4: false,
             lockout: LockoutPolicy::default(),
+            rejects_list_audience: false,
         }
     }
 
@@ -352,6 +361,84 @@ impl World {
         self
     }
 
+    /// A project member that logs in with OIDC Auth (see [`crate::FakeCloud::oidc_auth`]).
+    pub fn oidc_identity(
+        mut self,
+        identity_id: &str,
+        auth: OidcAuth,
+        ttl: u64,
+        max_ttl: u64,
+    ) -> World {
+        self.member_with_ttl(identity_id, ttl, max_ttl).oidc = Some(auth);
+        self
+    }
+
+    /// A project member that logs in with JWT Auth (see [`crate::FakeCloud::jwt_auth`]).
+    pub fn jwt_identity(
+        mut self,
+        identity_id: &str,
+        auth: JwtAuth,
+        ttl: u64,
+        max_ttl: u64,
+    ) -> World {
+        self.member_with_ttl(identity_id, ttl, max_ttl).jwt = Some(auth);
+        self
+    }
+
+    /// A project member that logs in with AWS Auth (see [`crate::FakeCloud::aws_auth`]).
+    pub fn aws_identity(
+        mut self,
+        identity_id: &str,
+        auth: AwsAuth,
+        ttl: u64,
+        max_ttl: u64,
+    ) -> World {
+        self.member_with_ttl(identity_id, ttl, max_ttl).aws = Some(auth);
+        self
+    }
+
+    /// A project member that logs in with GCP Auth (see [`crate::FakeCloud::gcp_iam_auth`]
+    /// and [`crate::FakeCloud::gcp_id_token_auth`]).
+    pub fn gcp_identity(
+        mut self,
+        identity_id: &str,
+        auth: GcpAuth,
+        ttl: u64,
+        max_ttl: u64,
+    ) -> World {
+        self.member_with_ttl(identity_id, ttl, max_ttl).gcp = Some(auth);
+        self
+    }
+
+    /// A project member that logs in with Azure Auth (see [`crate::FakeCloud::azure_auth`]).
+    pub fn azure_identity(
+        mut self,
+        identity_id: &str,
+        auth: AzureAuth,
+        ttl: u64,
+        max_ttl: u64,
+    ) -> World {
+        self.member_with_ttl(identity_id, ttl, max_ttl).azure = Some(auth);
+        self
+    }
+
+    /// On: OIDC and JWT logins answer 500 "Something went wrong" for a token whose `aud` is an
+    /// array (as every kubelet-projected token's is), like 2024 releases whose audience match
+    /// handed the array to a string-only glob matcher. Off (default): arrays match like
+    /// current releases.
+    pub fn oidc_rejects_list_audience(mut self, rejects: bool) -> World {
+        self.rejects_list_audience = rejects;
+        self
+    }
+
+    fn member_with_ttl(&mut self, identity_id: &str, ttl: u64, max_ttl: u64) -> &mut Identity {
+        let identity = self.identity_mut(identity_id);
+        identity.member = true;
+        identity.ttl = ttl;
+        identity.max_ttl = max_ttl;
+        identity
+    }
+
     /// A project member with Token Auth: tokens come from [`crate::FakeInfisical::issue_token`].
     pub fn token_identity(mut self, identity_id: &str, ttl: u64, max_ttl: u64) -> World {
         let identity = self.identity_mut(identity_id);
@@ -542,6 +629,11 @@ impl World {
             ua: None,
             k8s: None,
             token_auth: false,
+            oidc: None,
+            jwt: None,
+            aws: None,
+            gcp: None,
+            azure: None,
         });
         let last = self.identities.len() - 1;
         &mut self.identities[last]

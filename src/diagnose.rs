@@ -374,6 +374,14 @@ fn status_failure(
                  the machine identity still exists and its auth method is attached"
             ),
         ),
+        403 if message.contains("readValue") => Fatal::new(
+            exit::NO_PERMISSION,
+            format!(
+                "the identity may list but not read the secret values in environment {:?} path {:?} \
+                 ({said}): give its project role the permission to read secret values",
+                config.query.environment, config.query.path
+            ),
+        ),
         // A permission check (CASL) fails as `PermissionDenied`; any other 403 saying "not
         // allowed to access" is the project-membership check.
         403 if class.contains("not a member")

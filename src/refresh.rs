@@ -442,7 +442,7 @@ mod tests {
                     response: ListResponse {
                         secrets: vec![WireSecret {
                             secret_key: "KEY".into(),
-                            secret_value: SecretValue::new(value),
+                            secret_value: Some(SecretValue::new(value)),
                             secret_path: Some("/".into()),
                             secret_value_hidden: false,
                             kind: None,

@@ -271,7 +271,7 @@ impl Sources {
                     .flatten()
                     .flat_map(|i| i.secrets.iter()),
             )
-            .filter(|s| s.secret_value_hidden)
+            .filter(|s| s.is_hidden())
             .map(|s| s.secret_key.clone())
             .collect();
         if !hidden.is_empty() {
@@ -283,9 +283,9 @@ impl Sources {
             .into_iter()
             .filter(|s| s.kind.as_deref() != Some("personal"))
             .map(|s| FolderSecret {
-                key: s.secret_key,
-                path: s.secret_path.unwrap_or_else(|| folder.clone()),
-                value: s.secret_value,
+                path: s.secret_path.clone().unwrap_or_else(|| folder.clone()),
+                key: s.secret_key.clone(),
+                value: s.into_value(),
             })
             .collect();
         let imports = response
@@ -296,7 +296,7 @@ impl Sources {
                 import
                     .secrets
                     .into_iter()
-                    .map(|s| (s.secret_key, s.secret_value))
+                    .map(|s| (s.secret_key.clone(), s.into_value()))
                     .collect()
             })
             .collect();

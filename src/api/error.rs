@@ -128,16 +128,24 @@ impl ApiError {
         }
     }
 
-    /// The access token was refused: 401 on an authenticated call, or 403 `TokenError`.
+    /// The access token was refused: 401 on an authenticated call, 403 `TokenError`, or an old
+    /// server's 400 for a token past its number of uses.
     /// The cure is to log in again (once).
     pub fn is_token_rejected(&self) -> bool {
         if self.endpoint.is_login() {
             return false;
         }
         match &self.kind {
-            ApiErrorKind::Status { status, error, .. } => {
+            ApiErrorKind::Status {
+                status,
+                error,
+                message,
+                ..
+            } => {
                 (*status == 401 && error != "ValidationFailure")
                     || (*status == 403 && error == "TokenError")
+                    // Older servers: a token that used up its number of uses.
+                    || (*status == 400 && message.contains("number of uses limit reached"))
             }
             _ => false,
         }

@@ -31,14 +31,28 @@ pub struct ListResponse {
     pub imports: Option<Vec<WireImport>>,
 }
 
+impl WireSecret {
+    /// Whether the value was withheld: masked (`secretValueHidden`) or missing altogether.
+    pub fn is_hidden(&self) -> bool {
+        self.secret_value_hidden || self.secret_value.is_none()
+    }
+
+    /// The value; empty for a hidden one (callers refuse those first).
+    pub fn into_value(self) -> SecretValue {
+        self.secret_value.unwrap_or_else(|| SecretValue::from(""))
+    }
+}
+
 /// One secret as listed.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireSecret {
     /// The key.
     pub secret_key: String,
-    /// The value (expanded when references were expanded).
-    pub secret_value: SecretValue,
+    /// The value (expanded when references were expanded). Absent when the server withholds
+    /// it, which is treated like a hidden value.
+    #[serde(default)]
+    pub secret_value: Option<SecretValue>,
     /// The folder the secret lives in (matters with `recursive`); absent on imported secrets.
     #[serde(default)]
     pub secret_path: Option<String>,
@@ -147,7 +161,13 @@ mod tests {
         )
         .unwrap();
         assert!(list.imports.is_none());
-        assert_eq!(list.secrets[0].secret_value.expose(), "1");
+        assert_eq!(
+            list.secrets[0]
+                .secret_value
+                .as_ref()
+                .map(SecretValue::expose),
+            Some("1")
+        );
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub use cloud::{
     AwsAuth, AzureAuth, CloudRoute, FakeCloud, GcpAuth, GcpAuthType, JwtAuth, JwtKeys, OidcAuth,
 };
 pub use faults::Fault;
-pub use world::{LockoutPolicy, World, DEFAULT_TTL};
+pub use world::{LockoutPolicy, Release, World, DEFAULT_TTL};
 
 use routes::State;
 use server::Shared;
@@ -414,6 +414,11 @@ impl FakeInfisical {
     /// them with the route-not-found 404 like the recorded server (off).
     pub fn set_v4(&self, enabled: bool) {
         self.shared.lock().world.v4 = enabled;
+    }
+
+    /// Answers like another server release from now on.
+    pub fn set_release(&self, release: Release) {
+        self.shared.lock().world.release = release;
     }
 
     /// Off: `If-None-Match` is ignored and never answered with 304 (like an expired ETag cache).

@@ -10,7 +10,7 @@ use crate::expand::expand;
 use crate::faults::{Fault, FaultKind};
 use crate::tokens::{JwtError, Tokens};
 use crate::util::{iso8601, parse_pairs, path_within, percent_decode, to_json};
-use crate::world::{Folder, ImportRec, SecretRec, World};
+use crate::world::{Folder, ImportRec, Release, SecretRec, World};
 use crate::{RecordedRequest, Route};
 
 /// Content type of every JSON answer.
@@ -356,6 +356,32 @@ fn single_segment<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// Answers a request that no fault intercepted.
 pub(crate) fn handle(st: &mut State, req: &Request, route: Route) -> Reply {
+    let reply = handle_route(st, req, route);
+    if st.world.release >= Release::R2025 {
+        validation_as_422(reply)
+    } else {
+        reply
+    }
+}
+
+/// From 2025, zod validation failures are 422 instead of the recorded 401.
+fn validation_as_422(mut reply: Reply) -> Reply {
+    if reply.status != 401 {
+        return reply;
+    }
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&reply.body) else {
+        return reply;
+    };
+    if body["error"] != "ValidationFailure" {
+        return reply;
+    }
+    body["statusCode"] = 422.into();
+    reply.status = 422;
+    reply.body = body.to_string().into_bytes();
+    reply
+}
+
+fn handle_route(st: &mut State, req: &Request, route: Route) -> Reply {
     match route {
         Route::Status => status(),
         Route::UniversalAuthLogin => ua_login(st, req),
@@ -848,8 +874,26 @@ fn authenticate(st: &mut State, req: &Request) -> Result<String, Reply> {
             "Failed to renew MI access token due to Max TTL expiration",
         ));
     }
-    if st.world.identity(&row.identity_id).is_none() {
+    let Some(identity) = st.world.identity(&row.identity_id) else {
         return Err(unauthorized("No identity access token found"));
+    };
+    let limit = identity.token_uses;
+    if limit > 0 {
+        if row.uses >= limit {
+            st.tokens.rows.remove(&verified.token_id);
+            return Err(if st.world.release == Release::R2024 {
+                error(
+                    400,
+                    "Unable to renew MI access token due to number of uses limit reached",
+                    "BadRequest",
+                )
+            } else {
+                unauthorized("Access token reached its number of uses limit")
+            });
+        }
+        if let Some(used) = st.tokens.rows.get_mut(&verified.token_id) {
+            used.uses += 1;
+        }
     }
     Ok(row.identity_id)
 }
@@ -877,6 +921,32 @@ fn bot_lookup_not_found(id: &str) -> Reply {
         &format!("Project with ID '{id}' not found during bot lookup. Are you sure you are using the correct project ID?"),
         "NotFound",
     )
+}
+
+/// 404 `SecretPathNotFound`, as v4 (and, from 2026, v3) answers an unknown folder.
+fn folder_not_found(env: &str, path: &str) -> Reply {
+    error(
+        404,
+        &format!("Folder with path '{path}' in environment '{env}' was not found. Please ensure the environment slug and secret path is correct."),
+        "SecretPathNotFound",
+    )
+}
+
+/// For an identity that may list but not read values: 403 when values are asked for (Node
+/// servers before 2026), or `Ok(true)`: answer with masked values (2026).
+fn value_permission(st: &State, req: &Request, identity: &str) -> Result<bool, Reply> {
+    let reads = st.world.identity(identity).is_none_or(|i| i.reads_values);
+    if reads {
+        return Ok(false);
+    }
+    if st.world.release < Release::R2026 && req.flag("viewSecretValue", true) {
+        return Err(error(
+            403,
+            "You are not allowed to readValue on secrets",
+            "PermissionDenied",
+        ));
+    }
+    Ok(true)
 }
 
 // ----- secret rendering -----
@@ -916,6 +986,8 @@ struct SecretOut {
     secret_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tags: Option<Vec<TagOut>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_value_hidden: Option<bool>,
 }
 
 /// A secret inside an `imports[]` entry (fewer fields, empty `workspace`).
@@ -962,11 +1034,13 @@ struct SingleOut {
 struct Render {
     expand: bool,
     view: bool,
+    /// The identity may list but not read values: masked, flagged `secretValueHidden` (2026).
+    masked: bool,
 }
 
 impl Render {
     fn value(&self, world: &World, env: &str, path: &str, s: &SecretRec) -> String {
-        if !self.view {
+        if !self.view || self.masked {
             HIDDEN.to_string()
         } else if self.expand {
             expand(world, env, path, &s.value)
@@ -1002,6 +1076,7 @@ fn secret_out(
         created_at: s.created_at.clone(),
         updated_at: s.updated_at.clone(),
         secret_path: with_path.then(|| path.to_string()),
+        secret_value_hidden: render.masked.then_some(true),
         tags: with_tags.then(|| {
             s.tag_ids
                 .iter()
@@ -1215,8 +1290,15 @@ fn list_v3(st: &mut State, req: &Request) -> Reply {
         };
         let path = secret_path(req);
         if !st.world.has_env(&env) || st.world.folder(&env, &path).is_none() {
+            if st.world.release >= Release::R2026 {
+                return folder_not_found(&env, &path);
+            }
             return empty_list();
         }
+        let masked = match value_permission(st, req, &identity) {
+            Ok(masked) => masked,
+            Err(reply) => return reply,
+        };
         let q = ListQuery {
             env,
             path,
@@ -1226,6 +1308,7 @@ fn list_v3(st: &mut State, req: &Request) -> Reply {
             render: Render {
                 expand: req.flag("expandSecretReferences", false),
                 view: req.flag("viewSecretValue", true),
+                masked,
             },
         };
         Reply::json(200, &build_list(&st.world, &q))
@@ -1293,6 +1376,7 @@ fn get_v3(st: &mut State, req: &Request) -> Reply {
         let render = Render {
             expand: req.flag("expandSecretReferences", false),
             view: req.flag("viewSecretValue", true),
+            masked: false,
         };
         let personal = req.q("type") == Some("personal");
         let with_imports = req.flag("include_imports", false);
@@ -1334,11 +1418,7 @@ fn v4_scope(st: &State, req: &Request, identity: &str) -> Result<(String, String
     }
     let path = secret_path(req);
     if st.world.folder(env, &path).is_none() {
-        return Err(error(
-            404,
-            &format!("Folder with path '{path}' in environment '{env}' was not found. Please ensure the environment slug and secret path is correct."),
-            "SecretPathNotFound",
-        ));
+        return Err(folder_not_found(env, &path));
     }
     Ok((env.to_string(), path))
 }
@@ -1370,6 +1450,10 @@ fn list_v4(st: &mut State, req: &Request) -> Reply {
             Ok(s) => s,
             Err(reply) => return reply,
         };
+        let masked = match value_permission(st, req, &identity) {
+            Ok(masked) => masked,
+            Err(reply) => return reply,
+        };
         let q = ListQuery {
             env,
             path,
@@ -1379,6 +1463,7 @@ fn list_v4(st: &mut State, req: &Request) -> Reply {
             render: Render {
                 expand: req.flag("expandSecretReferences", true),
                 view: req.flag("viewSecretValue", true),
+                masked,
             },
         };
         Reply::json(200, &build_list(&st.world, &q))
@@ -1401,6 +1486,7 @@ fn get_v4(st: &mut State, req: &Request) -> Reply {
         let render = Render {
             expand: req.flag("expandSecretReferences", true),
             view: req.flag("viewSecretValue", true),
+            masked: false,
         };
         let personal = req.q("type") == Some("personal");
         match find_single(&st.world, &env, &path, &name, v4_imports(req), &render) {

@@ -18,6 +18,8 @@ pub(crate) struct TokenRow {
     pub last_renewed: Option<SystemTime>,
     pub ttl: u64,
     pub max_ttl: u64,
+    /// Authenticated calls made with this token.
+    pub uses: u32,
 }
 
 impl TokenRow {
@@ -132,6 +134,7 @@ impl Tokens {
                 last_renewed: None,
                 ttl,
                 max_ttl,
+                uses: 0,
             },
         );
         let header = URL_SAFE_NO_PAD.encode(to_json(&Header {

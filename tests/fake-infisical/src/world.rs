@@ -11,6 +11,21 @@ use crate::util::{iso8601, new_uuid, normalize_path};
 /// Default access-token TTL and max TTL of a new identity (30 days), as on the real server.
 pub const DEFAULT_TTL: u64 = 2_592_000;
 
+/// Which server release to answer like, where releases differ (see the crate README).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Release {
+    /// The recorded release (October 2024): validation errors are 401, an unknown folder lists
+    /// empty, a used-up token gets 400 "…number of uses limit reached", an identity that may
+    /// list but not read values gets 403.
+    #[default]
+    R2024,
+    /// 2025: validation errors are 422; otherwise as 2024.
+    R2025,
+    /// 2026: as 2025, but an unknown environment or folder is 404 `SecretPathNotFound`, a
+    /// used-up token is 401, and hidden values come back masked with `secretValueHidden`.
+    R2026,
+}
+
 /// Universal Auth lockout settings: after `threshold` wrong client secrets, each less than
 /// `window` after the previous one, logins are refused for `duration`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +105,10 @@ pub(crate) struct Identity {
     /// Allowed namespaces when Kubernetes auth is configured (empty = any).
     pub k8s: Option<Vec<String>>,
     pub token_auth: bool,
+    /// Whether the identity may read values (it may always list keys).
+    pub reads_values: bool,
+    /// How many authenticated calls one access token allows (0: unlimited).
+    pub token_uses: u32,
     pub oidc: Option<OidcAuth>,
     pub jwt: Option<JwtAuth>,
     pub aws: Option<AwsAuth>,
@@ -135,6 +154,7 @@ pub struct World {
     pub(crate) identities: Vec<Identity>,
     pub(crate) service_accounts: BTreeMap<String, ServiceAccount>,
     pub(crate) v4: bool,
+    pub(crate) release: Release,
     pub(crate) lockout: LockoutPolicy,
     /// OIDC and JWT logins answer 500 for a token whose `aud` is an array (2024 releases).
     pub(crate) rejects_list_audience: bool,
@@ -163,6 +183,7 @@ impl World {
             identities: Vec::new(),
             service_accounts: BTreeMap::new(),
             v4: false,
+            release: Release::R2024,
             lockout: LockoutPolicy::default(),
             rejects_list_audience: false,
         }
@@ -489,6 +510,24 @@ impl World {
         self
     }
 
+    /// Answers like another server release (default: the recorded 2024 one).
+    pub fn release(mut self, release: Release) -> World {
+        self.release = release;
+        self
+    }
+
+    /// Lets the identity list keys but not read values (a role without "read value").
+    pub fn list_only(mut self, identity_id: &str) -> World {
+        self.identity_mut(identity_id).reads_values = false;
+        self
+    }
+
+    /// Limits each access token of the identity to `uses` authenticated calls.
+    pub fn token_use_limit(mut self, identity_id: &str, uses: u32) -> World {
+        self.identity_mut(identity_id).token_uses = uses;
+        self
+    }
+
     /// Universal Auth lockout settings (default: 3 failures within 30 s lock for 300 s).
     pub fn lockout(mut self, policy: LockoutPolicy) -> World {
         self.lockout = policy;
@@ -629,6 +668,8 @@ impl World {
             ua: None,
             k8s: None,
             token_auth: false,
+            reads_values: true,
+            token_uses: 0,
             oidc: None,
             jwt: None,
             aws: None,

@@ -937,3 +937,64 @@ fn rate_limit_window_and_any() {
         assert_eq!(c.get(DEV_ROOT, Some(&token)).status, 200);
     }
 }
+
+// ----- releases -----
+
+#[test]
+fn releases_differ_in_validation_folders_hidden_values_and_use_limits() {
+    use fake_infisical::Release;
+    let bad = r#"{"clientId": 5, "clientSecret": "x"}"#;
+    let missing = DEV_ROOT.replace("secretPath=%2F", "secretPath=%2Fmissing");
+    for (release, validation, folder) in [
+        (Release::R2024, 401, 200),
+        (Release::R2025, 422, 200),
+        (Release::R2026, 422, 404),
+    ] {
+        let (fake, c) = setup(
+            World::sample()
+                .release(release)
+                .list_only(sample::UA_IDENTITY_ID)
+                .token_use_limit(sample::UA_IDENTITY_ID, 2),
+        );
+        let r = c.post_json("/api/v1/auth/universal-auth/login", bad);
+        assert_eq!(r.status, validation, "{release:?}");
+        assert_eq!(r.json()["statusCode"], validation, "{release:?}");
+        assert_eq!(r.json()["error"], "ValidationFailure");
+
+        let token = ua_token(&c);
+        let r = c.get(&missing, Some(&token));
+        assert_eq!(r.status, folder, "{release:?}: {}", r.body);
+        if folder == 404 {
+            assert_eq!(r.json()["error"], "SecretPathNotFound");
+        } else {
+            assert_eq!(r.json()["secrets"], json!([]));
+        }
+
+        let r = c.get(DEV_ROOT, Some(&token));
+        if release == Release::R2026 {
+            assert_eq!(r.status, 200, "{}", r.body);
+            let first = &r.json()["secrets"][0];
+            assert_eq!(first["secretValue"], "<hidden-by-infisical>");
+            assert_eq!(first["secretValueHidden"], true);
+        } else {
+            assert_eq!(
+                error_of(&r),
+                (
+                    403,
+                    "You are not allowed to readValue on secrets".into(),
+                    "PermissionDenied".into()
+                )
+            );
+        }
+
+        // The token allowed two calls; the third is refused.
+        let r = c.get(DEV_ROOT, Some(&token));
+        if release == Release::R2024 {
+            assert_eq!(r.status, 400, "{}", r.body);
+            assert!(error_of(&r).1.contains("number of uses limit reached"));
+        } else {
+            assert_eq!(r.status, 401, "{}", r.body);
+        }
+        drop(fake);
+    }
+}

@@ -14,6 +14,7 @@ pub(crate) enum FaultKind {
     Delay(Duration),
     MalformedJson,
     DropConnection,
+    TruncatedBody,
 }
 
 /// A fault to inject with [`crate::FakeInfisical::inject`]. Faults are queued; each request
@@ -76,6 +77,12 @@ impl Fault {
     /// Closes the connection after reading the request, without answering.
     pub fn drop_connection(route: Route) -> Fault {
         Fault::new(route, FaultKind::DropConnection)
+    }
+
+    /// Handles the request normally, but declares a longer body than it sends and closes the
+    /// connection after what it sent: the server dying mid-body.
+    pub fn truncated_body(route: Route) -> Fault {
+        Fault::new(route, FaultKind::TruncatedBody)
     }
 
     /// Applies to the next `n` matching requests instead of one; `usize::MAX` means forever

@@ -297,6 +297,22 @@ impl FakeInfisical {
 
     // ----- data changes -----
 
+    /// Deletes a folder and everything in it (its sub-folders too).
+    pub fn delete_folder(&self, env: &str, path: &str) {
+        let path = crate::util::normalize_path(path);
+        let prefix = format!("{}/", path.trim_end_matches('/'));
+        self.shared
+            .lock()
+            .world
+            .folders
+            .retain(|(e, p), _| e != env || (p != &path && !p.starts_with(&prefix)));
+    }
+
+    /// Adds the identity to the project, or removes it (its calls then get 403).
+    pub fn set_member(&self, identity_id: &str, member: bool) {
+        self.shared.lock().world.identity_mut(identity_id).member = member;
+    }
+
     /// Creates or changes a secret (creating the environment and folders as needed); a
     /// change raises its version and `updatedAt`, so list ETags change.
     pub fn set_secret(&self, env: &str, path: &str, key: &str, value: &str) {

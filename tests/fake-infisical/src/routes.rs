@@ -68,6 +68,8 @@ pub(crate) struct Reply {
     pub body: Vec<u8>,
     /// JSON answers get an ETag and may become a 304.
     pub json: bool,
+    /// Send half the body, then close the connection (a fault).
+    pub truncated: bool,
 }
 
 impl Reply {
@@ -82,6 +84,7 @@ impl Reply {
             content_type: JSON,
             body: body.into_bytes(),
             json: true,
+            truncated: false,
         }
     }
 }
@@ -419,6 +422,7 @@ pub(crate) fn fault_reply(kind: &FaultKind) -> Option<Reply> {
                 },
                 body: body.clone().into_bytes(),
                 json: is_json,
+                truncated: false,
             }
         }
         FaultKind::RateLimited(retry_after) => {
@@ -443,7 +447,7 @@ pub(crate) fn fault_reply(kind: &FaultKind) -> Option<Reply> {
             r#"{"secrets":[{"id":"013014f3-7b56-449f-bf4b-d7cacd9cc6f6","secretKey":"DB_HOST","secretValue":"db.int"#
                 .to_string(),
         ),
-        FaultKind::Delay(_) | FaultKind::DropConnection => return None,
+        FaultKind::Delay(_) | FaultKind::DropConnection | FaultKind::TruncatedBody => return None,
     })
 }
 
@@ -458,6 +462,7 @@ fn canned_status(code: u16) -> Reply {
         )
         .into_bytes(),
         json: false,
+        truncated: false,
     }
     };
     match code {

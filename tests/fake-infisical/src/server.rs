@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::Response;
@@ -100,6 +100,64 @@ pub(crate) fn make_tls(hostnames: &[&str]) -> Result<Tls, String> {
     })
 }
 
+/// A response body: all of it, or the first half of it after declaring its full length, then
+/// an error that makes hyper close the connection (a server dying mid-body).
+pub(crate) struct FakeBody {
+    data: Option<Bytes>,
+    declared: u64,
+    truncated: bool,
+}
+
+impl FakeBody {
+    /// The whole body.
+    pub(crate) fn full(body: Vec<u8>) -> Self {
+        Self {
+            declared: body.len() as u64,
+            data: Some(Bytes::from(body)),
+            truncated: false,
+        }
+    }
+
+    /// Half of the body, then the connection closes.
+    fn truncated(mut body: Vec<u8>) -> Self {
+        let declared = body.len() as u64;
+        body.truncate(body.len() / 2);
+        Self {
+            declared,
+            data: Some(Bytes::from(body)),
+            truncated: true,
+        }
+    }
+}
+
+impl hyper::body::Body for FakeBody {
+    type Data = Bytes;
+    type Error = Dropped;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Dropped>>> {
+        let this = self.get_mut();
+        std::task::Poll::Ready(match this.data.take() {
+            Some(data) => Some(Ok(hyper::body::Frame::data(data))),
+            None if this.truncated => {
+                this.truncated = false;
+                Some(Err(Dropped))
+            }
+            None => None,
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && !self.truncated
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.declared)
+    }
+}
+
 /// A server's request handler and its "down" switch, so fake servers share the accept loop.
 pub(crate) trait Handler: Send + Sync + 'static {
     /// Set while every connection is to be closed at once.
@@ -109,7 +167,7 @@ pub(crate) trait Handler: Send + Sync + 'static {
     fn serve(
         self: Arc<Self>,
         req: hyper::Request<Incoming>,
-    ) -> impl std::future::Future<Output = Result<Response<Full<Bytes>>, Dropped>> + Send;
+    ) -> impl std::future::Future<Output = Result<Response<FakeBody>, Dropped>> + Send;
 }
 
 impl Handler for Shared {
@@ -120,7 +178,7 @@ impl Handler for Shared {
     fn serve(
         self: Arc<Self>,
         req: hyper::Request<Incoming>,
-    ) -> impl std::future::Future<Output = Result<Response<Full<Bytes>>, Dropped>> + Send {
+    ) -> impl std::future::Future<Output = Result<Response<FakeBody>, Dropped>> + Send {
         serve(self, req)
     }
 }
@@ -206,7 +264,7 @@ impl std::error::Error for Dropped {}
 async fn serve(
     shared: Arc<Shared>,
     req: hyper::Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Dropped> {
+) -> Result<Response<FakeBody>, Dropped> {
     let at = Instant::now();
     if shared.is_down() {
         return Err(Dropped);
@@ -250,6 +308,12 @@ async fn serve(
             }
         }
         Some(FaultKind::DropConnection) => Outcome::Drop,
+        Some(FaultKind::TruncatedBody) => {
+            let mut reply = answer(&shared, &request, route).await;
+            reply.json = false;
+            reply.truncated = true;
+            Outcome::Reply(reply)
+        }
         Some(kind) => match routes::fault_reply(&kind) {
             Some(reply) => Outcome::Reply(reply),
             None => Outcome::Reply(answer(&shared, &request, route).await),
@@ -311,7 +375,7 @@ fn apply_etag(mut reply: Reply, req: &Request, enabled: bool) -> (Reply, Option<
     (reply, Some(etag))
 }
 
-fn build((reply, etag): (Reply, Option<String>)) -> Response<Full<Bytes>> {
+fn build((reply, etag): (Reply, Option<String>)) -> Response<FakeBody> {
     let mut builder = Response::builder().status(reply.status);
     for (name, value) in &reply.headers {
         builder = builder.header(name.as_str(), value.as_str());
@@ -321,9 +385,13 @@ fn build((reply, etag): (Reply, Option<String>)) -> Response<Full<Bytes>> {
         builder = builder.header("etag", etag);
     }
     builder
-        .body(Full::new(Bytes::from(reply.body)))
+        .body(if reply.truncated {
+            FakeBody::truncated(reply.body)
+        } else {
+            FakeBody::full(reply.body)
+        })
         .unwrap_or_else(|_| {
-            let mut r = Response::new(Full::new(Bytes::new()));
+            let mut r = Response::new(FakeBody::full(Vec::new()));
             *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
             r
         })

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper::Response;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
@@ -31,6 +31,7 @@ pub use bindings::{AwsAuth, AzureAuth, GcpAuth, GcpAuthType, JwtAuth, JwtKeys, O
 
 use crate::jwt::keys;
 use crate::routes::Request;
+use crate::server::FakeBody;
 use crate::server::{Dropped, Handler};
 use crate::util::{new_uuid, parse_pairs, unix_secs};
 use crate::RecordedRequest;
@@ -91,7 +92,7 @@ impl Handler for Shared {
     async fn serve(
         self: Arc<Self>,
         req: hyper::Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Dropped> {
+    ) -> Result<Response<FakeBody>, Dropped> {
         let at = Instant::now();
         if *self.down.borrow() {
             return Err(Dropped);
@@ -142,7 +143,7 @@ impl Handler for Shared {
             builder = builder.header(name.as_str(), value.as_str());
         }
         builder
-            .body(Full::new(Bytes::from(reply.body)))
+            .body(FakeBody::full(reply.body))
             .map_err(|_| Dropped)
     }
 }

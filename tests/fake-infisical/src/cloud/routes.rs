@@ -238,6 +238,7 @@ fn text(status: u16, body: &str) -> Reply {
         content_type: "text/plain; charset=utf-8",
         body: body.as_bytes().to_vec(),
         json: false,
+        truncated: false,
     }
 }
 
@@ -248,6 +249,7 @@ fn xml(status: u16, body: String) -> Reply {
         content_type: "text/xml",
         body: body.into_bytes(),
         json: false,
+        truncated: false,
     }
 }
 
@@ -266,6 +268,7 @@ fn raw_reply(status: u16, body: &str) -> Reply {
         content_type,
         body: body.as_bytes().to_vec(),
         json: false,
+        truncated: false,
     }
 }
 

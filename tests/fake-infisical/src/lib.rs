@@ -322,6 +322,14 @@ impl FakeInfisical {
             .upsert_secret(env, path, key, value, true);
     }
 
+    /// Creates or changes several secrets at once: no request sees some changed and not others.
+    pub fn set_secrets(&self, env: &str, path: &str, secrets: &[(&str, &str)]) {
+        let mut shared = self.shared.lock();
+        for (key, value) in secrets {
+            shared.world.upsert_secret(env, path, key, value, true);
+        }
+    }
+
     /// Deletes a secret (no-op when it does not exist).
     pub fn delete_secret(&self, env: &str, path: &str, key: &str) {
         self.shared.lock().world.remove_secret(env, path, key);

@@ -330,10 +330,20 @@ fn assert_hardened(ours: &Ours<'_>) {
         Some(true),
         "{label}: runAsNonRoot"
     );
-    assert_eq!(
-        either("runAsUser").as_u64(),
-        Some(65532),
-        "{label}: runAsUser"
+    // The tool's own containers run as the image's user; the app that `exec` wraps keeps its
+    // own (non-root) user: nothing at pod level forces one on it.
+    let user = either("runAsUser").as_u64();
+    if ours.after_dashes.is_some() {
+        assert!(
+            user.is_some_and(|uid| uid != 0),
+            "{label}: runAsUser must be a non-root user"
+        );
+    } else {
+        assert_eq!(user, Some(65532), "{label}: runAsUser");
+    }
+    assert!(
+        pod["runAsUser"].is_null(),
+        "{label}: no pod-level runAsUser: it would force the app's user"
     );
     assert_eq!(
         either("seccompProfile")["type"].as_str(),

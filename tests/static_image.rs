@@ -6,7 +6,8 @@
 //! against the fake Infisical over TLS by a host name. So name resolution, TLS with `--ca-cert`
 //! and writing the files must work with no shell, no libc, no CA store and no `/etc/passwd`.
 //! The exec-wrapper pattern is proven the same way: `install` into a shared directory, then the
-//! copy runs `exec -- COMMAND`.
+//! copy runs `exec -- COMMAND`. The webhook binary, which the image holds too, is started alone
+//! in the same kind of root.
 //!
 //! The binary is the one `make static` (or `.ci/run`) builds:
 //! `RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu`.
@@ -529,5 +530,52 @@ fn the_exec_wrapper_pattern_works_from_the_scratch_image() {
     assert!(
         fake.count(Route::ListSecrets) >= 1,
         "exec fetched before running the command"
+    );
+}
+
+/// The image's final stage also holds the webhook (deploy/webhook/ runs it as `command`): it
+/// too must start alone in the empty root, as 65532, and fail cleanly without its certificate.
+#[test]
+fn the_webhook_binary_starts_alone_in_the_scratch_root() {
+    let Some((binary, chroot)) = prerequisites() else {
+        return;
+    };
+    const WEBHOOK: &str = "infisical-materializer-webhook";
+    let Some(webhook) = binary
+        .parent()
+        .map(|dir| dir.join(WEBHOOK))
+        .filter(|p| p.is_file())
+    else {
+        return prerequisite::missing(format!(
+            "no static release webhook binary beside {}; build it with \
+             RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target {TARGET} -p {WEBHOOK}",
+            binary.display()
+        ));
+    };
+    let root = Root::new(&binary);
+    let inside = format!("/{WEBHOOK}");
+    std::fs::copy(&webhook, root.path(&inside)).expect("copy the webhook");
+    std::fs::set_permissions(root.path(&inside), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let version = root.run_program(&chroot, &inside, &["--version"]);
+    assert!(version.status.success(), "{}", describe(&version));
+    assert!(
+        String::from_utf8_lossy(&version.stdout).contains(WEBHOOK),
+        "{}",
+        describe(&version)
+    );
+    let no_cert = root.run_program(
+        &chroot,
+        &inside,
+        &[
+            "--tls-cert-file=/etc/webhook/tls/tls.crt",
+            "--tls-key-file=/etc/webhook/tls/tls.key",
+        ],
+    );
+    assert_eq!(no_cert.status.code(), Some(64), "{}", describe(&no_cert));
+    assert!(
+        String::from_utf8_lossy(&no_cert.stderr).contains("/etc/webhook/tls/tls.crt"),
+        "{}",
+        describe(&no_cert)
     );
 }

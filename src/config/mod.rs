@@ -1257,15 +1257,27 @@ mod tests {
             let args: Vec<&str> = base.iter().chain(extra).copied().collect();
             build(&args, env)
         };
-        let bad_id = with(&["--auth-method", "aws-iam", "--identity-id", "my-identity"], &[]);
+        let bad_id = with(
+            &["--auth-method", "aws-iam", "--identity-id", "my-identity"],
+            &[],
+        );
         assert!(
-            matches!(&bad_id, Err(ConfigError::Invalid { option: "--identity-id", .. })),
+            matches!(
+                &bad_id,
+                Err(ConfigError::Invalid {
+                    option: "--identity-id",
+                    ..
+                })
+            ),
             "{bad_id:?}"
         );
         let no_id = with(&["--auth-method", "azure"], &[]);
         assert!(matches!(
             no_id,
-            Err(ConfigError::MissingCredential { method: "azure", .. })
+            Err(ConfigError::MissingCredential {
+                method: "azure",
+                ..
+            })
         ));
 
         // OIDC takes the JWT from INFISICAL_JWT, else --jwt-file, else the pod's token.
@@ -1292,10 +1304,16 @@ mod tests {
         .expect("valid");
         assert_eq!(jwt.auth.watched_files(), vec![token.clone()]);
 
-        let gcp = with(&["--auth-method", "gcp-iam", "--identity-id", IDENTITY], &[]);
+        let gcp = with(
+            &["--auth-method", "gcp-iam", "--identity-id", IDENTITY],
+            &[],
+        );
         assert!(matches!(
             gcp,
-            Err(ConfigError::MissingCredential { method: "gcp-iam", .. })
+            Err(ConfigError::MissingCredential {
+                method: "gcp-iam",
+                ..
+            })
         ));
         let aws = with(
             &["--auth-method", "aws-iam", "--identity-id", IDENTITY],

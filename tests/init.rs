@@ -202,6 +202,41 @@ fn dangerous_keys_never_escape_the_directory() {
 }
 
 #[test]
+fn a_key_longer_than_a_file_name_can_be_is_refused_or_skipped() {
+    let long_key = format!("LONG_{}", "K".repeat(295));
+    assert_eq!(long_key.len(), 300);
+    let setup = Setup::with_world(world_with(&[("GOOD", "ok"), (&long_key, "x")]));
+    let out = setup.path("secrets");
+
+    let done = run(setup
+        .universal_auth("init")
+        .args(["--out-dir", path_str(&out)]));
+    done.assert_code(65);
+    let line = done.error_line();
+    assert!(line.contains("\"LONG_KKK"), "{line}");
+    assert!(line.contains("longer than 255 bytes"), "{line}");
+    assert!(line.contains("(300 bytes)"), "{line}");
+    assert!(
+        !line.contains(&long_key),
+        "the key is cut short for display: {line}"
+    );
+
+    let done = run(setup.universal_auth("init").args([
+        "--out-dir",
+        path_str(&out),
+        "--invalid-keys",
+        "skip",
+    ]));
+    done.assert_code(0);
+    assert!(
+        done.stderr.contains("skipping secret key \"LONG_KKK"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(read(&out.join("GOOD")), "ok");
+}
+
+#[test]
 fn an_outage_past_the_deadline_leaves_the_previous_files() {
     let setup = Setup::sample();
     let out = setup.path("secrets");

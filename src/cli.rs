@@ -509,6 +509,15 @@ pub struct SourceArgs {
     /// Timeout of one HTTP request.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR", help_heading = "Infisical")]
     pub request_timeout: Duration,
+
+    /// Lock the process's memory so secrets are never swapped out (needs CAP_IPC_LOCK or a memlock ulimit above the process's size).
+    #[arg(
+        long,
+        env = "INFISICAL_MLOCK",
+        value_parser = EnvBool,
+        help_heading = "Process"
+    )]
+    pub mlock: bool,
 }
 
 /// How long a mode that fetches once keeps retrying (not the sidecar: it retries forever).

@@ -611,6 +611,7 @@ mod tests {
             }],
             allow_empty: false,
             on_conflict: OnConflict::Warn,
+            mlock: false,
         }
     }
 

@@ -497,6 +497,7 @@ mod tests {
                 .collect(),
             allow_empty: false,
             on_conflict: OnConflict::Warn,
+            mlock: false,
         };
         Sources::new(config, Arc::clone(server) as Arc<dyn Infisical>, false)
     }

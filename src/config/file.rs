@@ -137,6 +137,8 @@ pub struct RawConfig {
     pub tags: Option<Vec<String>>,
     /// `allow-empty`.
     pub allow_empty: Option<bool>,
+    /// `mlock`.
+    pub mlock: Option<bool>,
     /// `key`: like repeated `--key`, or a mapping REMOTE: LOCAL.
     #[serde(rename = "key")]
     pub keys: Option<KeySelection>,

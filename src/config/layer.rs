@@ -231,6 +231,7 @@ impl ConfigFile {
             raw.azure_client_id.clone(),
         );
         set.value("allow_empty", &mut args.allow_empty, raw.allow_empty);
+        set.value("mlock", &mut args.mlock, raw.mlock);
         set.value(
             "request_timeout",
             &mut args.request_timeout,

@@ -176,6 +176,8 @@ pub struct FetchConfig {
     pub allow_empty: bool,
     /// What to do when two sources produce the same final key.
     pub on_conflict: OnConflict,
+    /// Lock the process's memory so values are never swapped out (`--mlock`).
+    pub mlock: bool,
 }
 
 /// One source of secrets: what to list, and which of its keys to take under which names.
@@ -213,6 +215,7 @@ impl FetchConfig {
             sources,
             allow_empty: args.allow_empty,
             on_conflict: file.map_or(OnConflict::Warn, ConfigFile::on_conflict),
+            mlock: args.mlock,
         })
     }
 }

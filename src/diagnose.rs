@@ -297,6 +297,14 @@ fn api_failure(error: &ApiError, config: &Context) -> Fatal {
                 ),
             },
         ),
+        ApiErrorKind::PlainHttp => Fatal::new(
+            exit::UNAVAILABLE,
+            format!(
+                "the server at {server} speaks plain HTTP, not TLS: use {} or fix the port in \
+                 --api-url",
+                server.replacen("https://", "http://", 1)
+            ),
+        ),
         ApiErrorKind::Malformed(detail) => Fatal::new(
             exit::UNAVAILABLE,
             format!(
@@ -949,6 +957,13 @@ mod tests {
                 failed(ListSecrets, ApiErrorKind::Tls),
                 exit::UNAVAILABLE,
                 &["TLS certificate of https://infisical.example.com/api is not trusted", "pass its PEM bundle with --ca-cert"],
+            ),
+            row(
+                "TLS: an https:// address answered in plain HTTP",
+                UNIVERSAL,
+                failed(UniversalAuthLogin, ApiErrorKind::PlainHttp),
+                exit::UNAVAILABLE,
+                &["speaks plain HTTP", "use http://infisical.example.com/api or fix the port"],
             ),
             row(
                 "TLS: untrusted certificate with --ca-cert",

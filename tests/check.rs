@@ -323,6 +323,32 @@ fn unreachable_server_gives_up_after_the_deadline() {
 }
 
 #[test]
+fn https_to_a_plain_http_port_fails_at_once_saying_so() {
+    let setup = Setup::sample();
+    let http = setup.fake.url();
+    let https = http.replacen("http://", "https://", 1);
+    assert_ne!(http, https, "the fake speaks plain HTTP");
+    let started = std::time::Instant::now();
+    let done = run(&mut setup.universal_auth_with(
+        "check",
+        &[("--api-url", &https), ("--retry-deadline", "1m")],
+    ));
+    done.assert_code(69);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "retried: {:?}",
+        started.elapsed()
+    );
+    let line = done.error_line();
+    assert!(line.contains("speaks plain HTTP"), "{line}");
+    assert!(
+        line.contains(&format!("use {http}/api or fix the port")),
+        "{line}"
+    );
+    assert!(!line.contains("certificate"), "{line}");
+}
+
+#[test]
 fn untrusted_certificate_names_ca_cert() {
     let server = FakeInfisical::start_tls(World::sample(), &["localhost"]);
     let other = FakeInfisical::start_tls(World::empty(), &["localhost"]);

@@ -360,7 +360,15 @@ fn status_failure(
     if endpoint.is_login() {
         return login_failure(endpoint, status, message, config);
     }
-    if endpoint == Endpoint::ProjectBySlug && status == 404 || is_unknown_slug(status, class) {
+    // A server that validates slugs refuses a display name ("Sidecar Test") as invalid (422;
+    // 400 or 401 ValidationFailure on older ones) rather than not finding it: the cure is the same.
+    let refused_slug = matches!(config.query.project, ProjectRef::Slug(_))
+        && (matches!(status, 400 | 422) || status == 401 && class == "ValidationFailure")
+        && (endpoint == Endpoint::ProjectBySlug || message.to_ascii_lowercase().contains("slug"));
+    if endpoint == Endpoint::ProjectBySlug && status == 404
+        || is_unknown_slug(status, class)
+        || refused_slug
+    {
         let slug = match &config.query.project {
             ProjectRef::Slug(slug) => slug.as_str(),
             ProjectRef::Id(id) => id.as_str(),
@@ -855,6 +863,20 @@ mod tests {
                 answered(ListSecrets, 500, "Failed to find project by slug", "Something went wrong"),
                 exit::NOT_FOUND,
                 &["no project with slug \"payments-x1y2\"", "Project Settings", "--project-id"],
+            ),
+            row(
+                "project lookup 422: a slug the server refuses as invalid",
+                Given { by_slug: true, ..UNIVERSAL },
+                answered(ProjectBySlug, 422, "ValidationFailure", "slug: Slug field can only contain lowercase letters, numbers, and hyphens"),
+                exit::NOT_FOUND,
+                &["no project with slug \"payments-x1y2\"", "the slug differs from the project's display name", "Project Settings"],
+            ),
+            row(
+                "v3 list 422: workspaceSlug refused as invalid",
+                Given { by_slug: true, ..UNIVERSAL },
+                answered(ListSecrets, 422, "ValidationFailure", "workspaceSlug: Slug field can only contain lowercase letters, numbers, and hyphens"),
+                exit::NOT_FOUND,
+                &["no project with slug \"payments-x1y2\"", "--project-id"],
             ),
             row(
                 "project lookup 404: unknown project slug",

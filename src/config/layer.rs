@@ -16,9 +16,9 @@ use clap::ValueEnum;
 use super::file::{self, FileError, OutputTarget, RawConfig, RawSource, RawTemplate, TemplateText};
 use super::{
     normalize_api_url, normalize_secret_path, parse_file_mode, parse_key_mappings,
-    parse_key_pattern, parse_signal, ConfigError, SourceConfig,
+    parse_key_pattern, parse_signal, project_slug_problem, ConfigError, SourceConfig,
 };
-use crate::api::ListQuery;
+use crate::api::{ListQuery, ProjectRef};
 use crate::cli::{self, Explicit, OutputArgs, RefreshArgs, RetryArgs, SourceArgs};
 use crate::secrets::{InvalidKeys, KeySelection, OnConflict};
 use crate::sink::template::Template;
@@ -118,6 +118,9 @@ impl ConfigFile {
         }
         if let Some(url) = &raw.api_url {
             normalize_api_url(url).map_err(|error| self.error("api-url", reason_of(error)))?;
+        }
+        if let Some(reason) = raw.project_slug.as_deref().and_then(project_slug_problem) {
+            return Err(self.error("project-slug", reason));
         }
         if let Some(path) = &raw.path {
             normalize_secret_path(path)
@@ -452,6 +455,11 @@ impl ConfigFile {
         let environment = raw.environment.trim();
         if environment.is_empty() {
             return Err(self.error(key("environment"), "required: an environment slug"));
+        }
+        if let ProjectRef::Slug(slug) = &raw.project {
+            if let Some(reason) = project_slug_problem(slug) {
+                return Err(self.error(key("project-slug"), reason));
+            }
         }
         let path = normalize_secret_path(raw.path.as_deref().unwrap_or("/"))
             .map_err(|_| self.error(key("path"), "must start with '/', e.g. / or /app/db"))?;

@@ -209,6 +209,9 @@ impl FetchConfig {
         if sources.is_empty() {
             sources.push(SourceConfig::from_args(args)?);
         }
+        for source in &sources {
+            warn_unless_slug(&source.query.environment);
+        }
         Ok(Self {
             api: api_settings(args)?,
             auth: checked_auth(args, env)?,
@@ -275,7 +278,16 @@ impl SourceConfig {
             .to_owned();
         let project = match (non_empty(&args.project_id), non_empty(&args.project_slug)) {
             (Some(id), None) => ProjectRef::Id(id),
-            (None, Some(slug)) => ProjectRef::Slug(slug),
+            (None, Some(slug)) => {
+                if let Some(reason) = project_slug_problem(&slug) {
+                    return Err(ConfigError::Invalid {
+                        option: "--project-slug",
+                        value: slug,
+                        reason: reason.to_owned(),
+                    });
+                }
+                ProjectRef::Slug(slug)
+            }
             _ => return Err(ConfigError::ProjectChoice),
         };
         let query = ListQuery {
@@ -312,6 +324,38 @@ impl SourceConfig {
             "{} environment {:?} path {:?}",
             self.query.project, self.query.environment, self.query.path
         )
+    }
+}
+
+/// Whether `text` has the shape of an Infisical slug: lowercase letters, digits and dashes
+/// (the server's `slugSchema`).
+fn is_slug(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Why `slug` cannot be a project slug, if it cannot. A value with spaces or capitals is
+/// almost always the project's display name, which the server refuses or does not find.
+pub fn project_slug_problem(slug: &str) -> Option<&'static str> {
+    (!is_slug(slug)).then_some(
+        "not a project slug: a slug has only lowercase letters, digits and dashes, and this looks \
+         like the project's display name; copy the slug from Project Settings in Infisical, or \
+         give the project id instead",
+    )
+}
+
+/// Warns about an environment that does not look like a slug. Only a warning: Infisical
+/// creates environment slugs with the same rule, but listing does not check it, and a project
+/// from before the rule may have other slugs.
+fn warn_unless_slug(environment: &str) {
+    if !is_slug(environment) {
+        tracing::warn!(
+            "environment {environment:?} does not look like an environment slug (lowercase \
+             letters, digits and dashes, e.g. dev or prod): the slug is shown beside the name \
+             in Project Settings > Environments"
+        );
     }
 }
 
@@ -1378,6 +1422,24 @@ mod tests {
             build(&["--env", "dev", "--project-id", "p"], &[]),
             Err(ConfigError::NoCredentials)
         ));
+    }
+
+    #[test]
+    fn project_slugs_are_lowercase_letters_digits_and_dashes() {
+        for slug in ["sidecar-test", "my-app-a1b2", "p1"] {
+            assert_eq!(project_slug_problem(slug), None, "{slug}");
+        }
+        for name in ["Sidecar Test", "sidecar test", "MyApp", "my_app", "café"] {
+            assert!(project_slug_problem(name).is_some(), "{name}");
+        }
+        let error = build(&["--project-slug", "Sidecar Test", "--env", "dev"], &[]).unwrap_err();
+        assert_eq!(error.exit_code(), exit::USAGE);
+        assert!(
+            error
+                .to_string()
+                .starts_with("--project-slug \"Sidecar Test\": not a project slug"),
+            "{error}"
+        );
     }
 
     #[test]

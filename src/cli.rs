@@ -164,32 +164,46 @@ pub struct Cli {
 /// The options given explicitly, on the command line or through their environment variable (as
 /// opposed to their defaults): they win over the configuration file.
 #[derive(Clone, Debug, Default)]
-pub struct Explicit(HashSet<String>);
+pub struct Explicit {
+    /// Every explicit option.
+    given: HashSet<String>,
+    /// Those given through their environment variable rather than on the command line.
+    from_env: HashSet<String>,
+}
 
 impl Explicit {
     /// The explicit options of the parsed command line (its subcommand's and the global ones),
     /// by clap argument id (the field name, e.g. `api_url`).
     pub fn from_matches(matches: &ArgMatches) -> Self {
-        let mut ids = HashSet::new();
+        let mut explicit = Self::default();
         let mut level = Some(matches);
         while let Some(current) = level {
             for id in current.ids() {
-                let given = matches!(
-                    current.value_source(id.as_str()),
-                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-                );
-                if given {
-                    ids.insert(id.as_str().to_owned());
+                let id = id.as_str();
+                match current.value_source(id) {
+                    Some(ValueSource::CommandLine) => {
+                        explicit.given.insert(id.to_owned());
+                    }
+                    Some(ValueSource::EnvVariable) => {
+                        explicit.given.insert(id.to_owned());
+                        explicit.from_env.insert(id.to_owned());
+                    }
+                    _ => {}
                 }
             }
             level = current.subcommand().map(|(_, sub)| sub);
         }
-        Self(ids)
+        explicit
     }
 
     /// Whether the option with this id was given explicitly.
     pub fn contains(&self, id: &str) -> bool {
-        self.0.contains(id)
+        self.given.contains(id)
+    }
+
+    /// Whether the option with this id was given through its environment variable.
+    pub fn from_env(&self, id: &str) -> bool {
+        self.from_env.contains(id)
     }
 }
 

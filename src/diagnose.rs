@@ -305,6 +305,19 @@ fn api_failure(error: &ApiError, config: &Context) -> Fatal {
                 server.replacen("https://", "http://", 1)
             ),
         ),
+        ApiErrorKind::TooLarge { limit, announced } => Fatal::new(
+            exit::DATA,
+            format!(
+                "{}: Infisical's answer is larger than --max-response-size {}{}, so it was \
+                 refused without being read: raise --max-response-size, or fetch fewer secrets \
+                 (--path, --tag)",
+                error.endpoint,
+                size_words(*limit),
+                announced
+                    .map(|size| format!(" (it announced {})", size_words(size)))
+                    .unwrap_or_default()
+            ),
+        ),
         ApiErrorKind::Malformed(detail) => Fatal::new(
             exit::UNAVAILABLE,
             format!(
@@ -319,6 +332,16 @@ fn api_failure(error: &ApiError, config: &Context) -> Fatal {
             message,
             retry_after,
         } => status_failure(error.endpoint, *status, class, message, *retry_after, config),
+    }
+}
+
+/// A size in bytes in words: `16 MiB`, `512 KiB`, `1000 bytes`.
+fn size_words(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 
@@ -603,6 +626,7 @@ mod tests {
                 base_url: "https://infisical.example.com/api".to_owned(),
                 ca_cert: given.ca_cert.then(|| PathBuf::from(CA_FILE)),
                 request_timeout: Duration::from_secs(10),
+                max_response_size: 16 << 20,
             },
             auth,
             sources: vec![SourceConfig {
@@ -986,6 +1010,13 @@ mod tests {
                 failed(UniversalAuthLogin, ApiErrorKind::PlainHttp),
                 exit::UNAVAILABLE,
                 &["speaks plain HTTP", "use http://infisical.example.com/api or fix the port"],
+            ),
+            row(
+                "an answer larger than --max-response-size",
+                UNIVERSAL,
+                failed(ListSecrets, ApiErrorKind::TooLarge { limit: 16 << 20, announced: Some(52_428_800) }),
+                exit::DATA,
+                &["larger than --max-response-size 16 MiB (it announced 50 MiB)", "raise --max-response-size"],
             ),
             row(
                 "TLS: untrusted certificate with --ca-cert",

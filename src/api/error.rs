@@ -37,6 +37,13 @@ pub enum ApiErrorKind {
     },
     /// A success status with a body that is not what Infisical sends.
     Malformed(String),
+    /// The answer is larger than `--max-response-size`; it was not read whole.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The size the server announced (`Content-Length`), if it did.
+        announced: Option<u64>,
+    },
 }
 
 /// A failed request: which endpoint, what happened, and the transport error behind it. Never
@@ -70,6 +77,9 @@ impl fmt::Display for ApiError {
             } => write!(f, "{endpoint}: HTTP {status} {error}: {message}"),
             ApiErrorKind::Malformed(detail) => {
                 write!(f, "{endpoint}: unexpected response: {detail}")
+            }
+            ApiErrorKind::TooLarge { limit, .. } => {
+                write!(f, "{endpoint}: the answer is larger than {limit} bytes")
             }
         }
     }
@@ -167,6 +177,8 @@ impl Transient for ApiError {
             ApiErrorKind::Connect | ApiErrorKind::Timeout | ApiErrorKind::Malformed(_) => true,
             // Retrying cannot change what the server speaks or trusts.
             ApiErrorKind::Tls | ApiErrorKind::PlainHttp => false,
+            // The same secrets will be as large next time.
+            ApiErrorKind::TooLarge { .. } => false,
             ApiErrorKind::Status { status, error, .. } => {
                 *status == 429 || (*status >= 500 && !is_unknown_slug(*status, error))
             }

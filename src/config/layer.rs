@@ -96,6 +96,7 @@ impl ConfigFile {
         for (key, text) in durations {
             self.duration(key, text)?;
         }
+        self.size("max-response-size", &raw.max_response_size)?;
         self.value_enum::<cli::AuthMethod>("auth-method", &raw.auth_method)?;
         self.log_format()?;
         self.value_enum::<Format>("format", &raw.format)?;
@@ -235,6 +236,11 @@ impl ConfigFile {
         );
         set.value("allow_empty", &mut args.allow_empty, raw.allow_empty);
         set.value("mlock", &mut args.mlock, raw.mlock);
+        set.value(
+            "max_response_size",
+            &mut args.max_response_size,
+            self.size("max-response-size", &raw.max_response_size)?,
+        );
         set.value(
             "request_timeout",
             &mut args.request_timeout,
@@ -583,6 +589,12 @@ impl ConfigFile {
     fn duration(&self, key: &str, text: &Option<String>) -> Result<Option<Duration>, ConfigError> {
         text.as_deref()
             .map(|text| cli::parse_duration(text).map_err(|reason| self.error(key, reason)))
+            .transpose()
+    }
+
+    fn size(&self, key: &str, text: &Option<String>) -> Result<Option<u64>, ConfigError> {
+        text.as_deref()
+            .map(|text| cli::parse_size(text).map_err(|reason| self.error(key, reason)))
             .transpose()
     }
 

@@ -241,6 +241,7 @@ fn api_settings(args: &SourceArgs) -> Result<ApiSettings, ConfigError> {
         base_url: normalize_api_url(&args.api_url)?,
         ca_cert: args.ca_cert.clone(),
         request_timeout: positive(args.request_timeout, "--request-timeout")?,
+        max_response_size: args.max_response_size,
     };
     if let Some(path) = &api.ca_cert {
         check_ca_file(path)?;

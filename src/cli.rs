@@ -164,32 +164,46 @@ pub struct Cli {
 /// The options given explicitly, on the command line or through their environment variable (as
 /// opposed to their defaults): they win over the configuration file.
 #[derive(Clone, Debug, Default)]
-pub struct Explicit(HashSet<String>);
+pub struct Explicit {
+    /// Every explicit option.
+    given: HashSet<String>,
+    /// Those given through their environment variable rather than on the command line.
+    from_env: HashSet<String>,
+}
 
 impl Explicit {
     /// The explicit options of the parsed command line (its subcommand's and the global ones),
     /// by clap argument id (the field name, e.g. `api_url`).
     pub fn from_matches(matches: &ArgMatches) -> Self {
-        let mut ids = HashSet::new();
+        let mut explicit = Self::default();
         let mut level = Some(matches);
         while let Some(current) = level {
             for id in current.ids() {
-                let given = matches!(
-                    current.value_source(id.as_str()),
-                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-                );
-                if given {
-                    ids.insert(id.as_str().to_owned());
+                let id = id.as_str();
+                match current.value_source(id) {
+                    Some(ValueSource::CommandLine) => {
+                        explicit.given.insert(id.to_owned());
+                    }
+                    Some(ValueSource::EnvVariable) => {
+                        explicit.given.insert(id.to_owned());
+                        explicit.from_env.insert(id.to_owned());
+                    }
+                    _ => {}
                 }
             }
             level = current.subcommand().map(|(_, sub)| sub);
         }
-        Self(ids)
+        explicit
     }
 
     /// Whether the option with this id was given explicitly.
     pub fn contains(&self, id: &str) -> bool {
-        self.0.contains(id)
+        self.given.contains(id)
+    }
+
+    /// Whether the option with this id was given through its environment variable.
+    pub fn from_env(&self, id: &str) -> bool {
+        self.from_env.contains(id)
     }
 }
 
@@ -245,6 +259,7 @@ const CHECK_HELP: &str = concat!(
     ".\n\nExit codes:\n",
     "  0    the configuration works; the key names are on stdout\n",
     exit_code!(usage),
+    "  65   the answer is larger than --max-response-size\n",
     exit_code!(not_found),
     exit_code!(unavailable),
     exit_code!(refused),
@@ -257,7 +272,8 @@ const INIT_HELP: &str = concat!(
     "; --out-dir or --out-file.\n\nExit codes:\n",
     "  0    every output written\n",
     exit_code!(usage),
-    "  65   a key cannot be a file or env name, or a value cannot be written in --format\n",
+    "  65   a key cannot be a file or env name, a value cannot be written in --format,\n",
+    "       or the answer is larger than --max-response-size\n",
     exit_code!(not_found),
     exit_code!(unavailable),
     "  73   an output cannot be written (also --require-tmpfs on a disk)\n",
@@ -285,7 +301,8 @@ const EXEC_HELP: &str = concat!(
     required_source!(),
     "; the command after --.\n\nExit codes:\n",
     exit_code!(usage),
-    "  65   a key cannot be an environment variable name, or a value holds a NUL byte\n",
+    "  65   a key cannot be an environment variable name, a value holds a NUL byte,\n",
+    "       or the answer is larger than --max-response-size\n",
     exit_code!(not_found),
     exit_code!(unavailable),
     exit_code!(refused),
@@ -509,6 +526,19 @@ pub struct SourceArgs {
     /// Timeout of one HTTP request.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DUR", help_heading = "Infisical")]
     pub request_timeout: Duration,
+
+    /// Largest answer accepted from Infisical (e.g. 512KiB, 16MiB); a larger one is refused unread.
+    #[arg(long, env = "INFISICAL_MAX_RESPONSE_SIZE", value_parser = parse_size, default_value = "16MiB", value_name = "SIZE", help_heading = "Infisical")]
+    pub max_response_size: u64,
+
+    /// Lock the process's memory so secrets are never swapped out (needs CAP_IPC_LOCK or a memlock ulimit above the process's size).
+    #[arg(
+        long,
+        env = "INFISICAL_MLOCK",
+        value_parser = EnvBool,
+        help_heading = "Process"
+    )]
+    pub mlock: bool,
 }
 
 /// How long a mode that fetches once keeps retrying (not the sidecar: it retries forever).
@@ -769,6 +799,30 @@ pub struct InstallArgs {
     pub to: PathBuf,
 }
 
+/// Parses a size in bytes: a number, optionally followed by `KiB`, `MiB` or `GiB` (also `K`,
+/// `M`, `G`, `KB`, `MB`, `GB`, all powers of 1024). Zero is refused.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let expected = || format!("{text:?} is not a size (examples: 524288, 512KiB, 16MiB, 1GiB)");
+    let number: u64 = number.parse().map_err(|_| expected())?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(expected()),
+    };
+    match number.checked_mul(factor) {
+        Some(0) => Err("must be greater than zero".into()),
+        Some(bytes) => Ok(bytes),
+        None => Err(expected()),
+    }
+}
+
 /// Parses humantime durations (`30s`, `5m`, `100ms`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 500ms, 30s, 5m, 1h)"))
@@ -930,6 +984,25 @@ mod tests {
                 "{name}: {help}"
             );
         }
+    }
+
+    #[test]
+    fn sizes_are_bytes_or_binary_units() {
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        for bad in [
+            "",
+            "MiB",
+            "16 parsecs",
+            "-1",
+            "1.5MiB",
+            "99999999999999999999GiB",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_size("0"), Err("must be greater than zero".into()));
     }
 
     #[test]

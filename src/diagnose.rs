@@ -297,6 +297,27 @@ fn api_failure(error: &ApiError, config: &Context) -> Fatal {
                 ),
             },
         ),
+        ApiErrorKind::PlainHttp => Fatal::new(
+            exit::UNAVAILABLE,
+            format!(
+                "the server at {server} speaks plain HTTP, not TLS: use {} or fix the port in \
+                 --api-url",
+                server.replacen("https://", "http://", 1)
+            ),
+        ),
+        ApiErrorKind::TooLarge { limit, announced } => Fatal::new(
+            exit::DATA,
+            format!(
+                "{}: Infisical's answer is larger than --max-response-size {}{}, so it was \
+                 refused without being read: raise --max-response-size, or fetch fewer secrets \
+                 (--path, --tag)",
+                error.endpoint,
+                size_words(*limit),
+                announced
+                    .map(|size| format!(" (it announced {})", size_words(size)))
+                    .unwrap_or_default()
+            ),
+        ),
         ApiErrorKind::Malformed(detail) => Fatal::new(
             exit::UNAVAILABLE,
             format!(
@@ -311,6 +332,16 @@ fn api_failure(error: &ApiError, config: &Context) -> Fatal {
             message,
             retry_after,
         } => status_failure(error.endpoint, *status, class, message, *retry_after, config),
+    }
+}
+
+/// A size in bytes in words: `16 MiB`, `512 KiB`, `1000 bytes`.
+fn size_words(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 
@@ -352,7 +383,15 @@ fn status_failure(
     if endpoint.is_login() {
         return login_failure(endpoint, status, message, config);
     }
-    if endpoint == Endpoint::ProjectBySlug && status == 404 || is_unknown_slug(status, class) {
+    // A server that validates slugs refuses a display name ("Sidecar Test") as invalid (422;
+    // 400 or 401 ValidationFailure on older ones) rather than not finding it: the cure is the same.
+    let refused_slug = matches!(config.query.project, ProjectRef::Slug(_))
+        && (matches!(status, 400 | 422) || status == 401 && class == "ValidationFailure")
+        && (endpoint == Endpoint::ProjectBySlug || message.to_ascii_lowercase().contains("slug"));
+    if endpoint == Endpoint::ProjectBySlug && status == 404
+        || is_unknown_slug(status, class)
+        || refused_slug
+    {
         let slug = match &config.query.project {
             ProjectRef::Slug(slug) => slug.as_str(),
             ProjectRef::Id(id) => id.as_str(),
@@ -595,6 +634,7 @@ mod tests {
                 base_url: "https://infisical.example.com/api".to_owned(),
                 ca_cert: given.ca_cert.then(|| PathBuf::from(CA_FILE)),
                 request_timeout: Duration::from_secs(10),
+                max_response_size: 16 << 20,
             },
             auth,
             sources: vec![SourceConfig {
@@ -619,6 +659,7 @@ mod tests {
             }],
             allow_empty: false,
             on_conflict: OnConflict::Warn,
+            mlock: false,
         }
     }
 
@@ -856,6 +897,20 @@ mod tests {
                 &["no project with slug \"payments-x1y2\"", "Project Settings", "--project-id"],
             ),
             row(
+                "project lookup 422: a slug the server refuses as invalid",
+                Given { by_slug: true, ..UNIVERSAL },
+                answered(ProjectBySlug, 422, "ValidationFailure", "slug: Slug field can only contain lowercase letters, numbers, and hyphens"),
+                exit::NOT_FOUND,
+                &["no project with slug \"payments-x1y2\"", "the slug differs from the project's display name", "Project Settings"],
+            ),
+            row(
+                "v3 list 422: workspaceSlug refused as invalid",
+                Given { by_slug: true, ..UNIVERSAL },
+                answered(ListSecrets, 422, "ValidationFailure", "workspaceSlug: Slug field can only contain lowercase letters, numbers, and hyphens"),
+                exit::NOT_FOUND,
+                &["no project with slug \"payments-x1y2\"", "--project-id"],
+            ),
+            row(
                 "project lookup 404: unknown project slug",
                 Given { by_slug: true, ..UNIVERSAL },
                 answered(ProjectBySlug, 404, "NotFound", "Project with slug 'payments-x1y2' not found"),
@@ -956,6 +1011,20 @@ mod tests {
                 failed(ListSecrets, ApiErrorKind::Tls),
                 exit::UNAVAILABLE,
                 &["TLS certificate of https://infisical.example.com/api is not trusted", "pass its PEM bundle with --ca-cert"],
+            ),
+            row(
+                "TLS: an https:// address answered in plain HTTP",
+                UNIVERSAL,
+                failed(UniversalAuthLogin, ApiErrorKind::PlainHttp),
+                exit::UNAVAILABLE,
+                &["speaks plain HTTP", "use http://infisical.example.com/api or fix the port"],
+            ),
+            row(
+                "an answer larger than --max-response-size",
+                UNIVERSAL,
+                failed(ListSecrets, ApiErrorKind::TooLarge { limit: 16 << 20, announced: Some(52_428_800) }),
+                exit::DATA,
+                &["larger than --max-response-size 16 MiB (it announced 50 MiB)", "raise --max-response-size"],
             ),
             row(
                 "TLS: untrusted certificate with --ca-cert",

@@ -11,7 +11,8 @@
 //!   [`sink`] (atomic files), [`health`], [`on_change`], [`watch`], [`diagnose`] (advice);
 //! - [`auth`] (credentials and the token's lifecycle), [`api`] (the Infisical client and its
 //!   errors, behind the [`api::Infisical`] trait), [`backoff`];
-//! - [`secrets`] (zeroizing values, merge and key rules), [`error`] (exit codes).
+//! - [`secrets`] (zeroizing values, merge and key rules), [`error`] (exit codes);
+//! - [`hardening`]: the process is not dumpable, and `--mlock` keeps it out of swap.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnose;
 pub mod error;
+pub mod hardening;
 pub mod health;
 pub mod logging;
 pub mod mode;
@@ -64,10 +66,12 @@ pub fn run(cli: Cli, explicit: Explicit, file: Option<ConfigFile>) -> ExitCode {
         match cli.command {
             Command::Check(args) => {
                 let config = CheckConfig::load(&args, &env, file.as_ref(), &explicit)?;
+                lock_memory_if_asked(&config.fetch)?;
                 mode::check::run(config).await.map(|()| None)
             }
             Command::Init(args) => {
                 let config = InitConfig::load(&args, &env, file.as_ref(), &explicit)?;
+                lock_memory_if_asked(&config.fetch)?;
                 mode::init::run(config).await.map(|()| None)
             }
             Command::Sidecar(args) => {
@@ -80,6 +84,7 @@ pub fn run(cli: Cli, explicit: Explicit, file: Option<ConfigFile>) -> ExitCode {
                     )
                 })?;
                 let config = SidecarConfig::load(&args, &env, file.as_ref(), &explicit)?;
+                lock_memory_if_asked(&config.fetch)?;
                 // A change to the configuration file or to a template is applied live.
                 let reload = mode::sidecar::Reload::new(file.map(|file| file.path), args, explicit);
                 mode::sidecar::run(config, shutdown, reload)
@@ -95,6 +100,7 @@ pub fn run(cli: Cli, explicit: Explicit, file: Option<ConfigFile>) -> ExitCode {
                     None
                 };
                 let config = ExecConfig::load(&args, &env, file.as_ref(), &explicit)?;
+                lock_memory_if_asked(&config.fetch)?;
                 mode::exec::run(config, signals).await.map(Some)
             }
             Command::Install(args) => mode::install::run(&args).map(|()| None),
@@ -108,6 +114,21 @@ pub fn run(cli: Cli, explicit: Explicit, file: Option<ConfigFile>) -> ExitCode {
         Ok(Some(mode::exec::Outcome::Replace(prepared))) => report(prepared.exec().into()),
         Err(fatal) => report(fatal),
     }
+}
+
+/// `--mlock`: locks the process's memory before the first request, saying how much is locked.
+fn lock_memory_if_asked(fetch: &config::FetchConfig) -> Result<(), Fatal> {
+    if fetch.mlock {
+        match hardening::lock_memory()? {
+            Some(bytes) => tracing::info!(
+                locked_kib = bytes / 1024,
+                "--mlock: locked {} KiB of memory; it will never be swapped out",
+                bytes / 1024
+            ),
+            None => tracing::info!("--mlock: memory locked; it will never be swapped out"),
+        }
+    }
+    Ok(())
 }
 
 /// Logs the failure as one line and turns it into the exit code.

@@ -7,8 +7,12 @@ use clap::{CommandFactory, FromArgMatches};
 use infisical_materializer::cli::{Cli, Explicit};
 use infisical_materializer::config::ConfigFile;
 use infisical_materializer::error::exit;
+use infisical_materializer::hardening;
 
 fn main() -> ExitCode {
+    // Before anything is read: no core dump, no ptrace and no /proc/PID/environ for processes
+    // of the same user (the app beside `exec --watch`).
+    let dumps_forbidden = hardening::forbid_dumps();
     let parsed = Cli::command().try_get_matches().and_then(|matches| {
         Ok((
             Cli::from_arg_matches(&matches)?,
@@ -45,5 +49,8 @@ fn main() -> ExitCode {
             }
         };
     infisical_materializer::logging::init(format, &level);
+    if let Err(errno) = dumps_forbidden {
+        tracing::warn!("cannot make the process non-dumpable (prctl PR_SET_DUMPABLE: {errno})");
+    }
     infisical_materializer::run(cli, explicit, file)
 }

@@ -466,6 +466,7 @@ mod tests {
                 base_url: "http://infisical.test/api".into(),
                 ca_cert: None,
                 request_timeout: Duration::from_secs(10),
+                max_response_size: 16 << 20,
             },
             auth: AuthConfig::UniversalAuth {
                 client_id: Credential::Value {
@@ -497,6 +498,7 @@ mod tests {
                 .collect(),
             allow_empty: false,
             on_conflict: OnConflict::Warn,
+            mlock: false,
         };
         Sources::new(config, Arc::clone(server) as Arc<dyn Infisical>, false)
     }

@@ -157,6 +157,9 @@ impl KeyRule {
     }
 }
 
+/// The longest file name Linux allows, in bytes (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
 /// Why a key cannot be a file name, if it cannot.
 fn file_name_problem(key: &str) -> Option<&'static str> {
     if key.is_empty() {
@@ -169,6 +172,8 @@ fn file_name_problem(key: &str) -> Option<&'static str> {
         Some("it contains '/'")
     } else if key.contains('\0') {
         Some("it contains a NUL byte")
+    } else if key.len() > NAME_MAX {
+        Some("it is longer than 255 bytes, the longest file name Linux allows")
     } else {
         None
     }
@@ -189,12 +194,26 @@ fn env_name_problem(key: &str) -> Option<&'static str> {
     }
 }
 
+/// How many characters of a key a message shows before it is cut short.
+const SHOWN_KEY_CHARS: usize = 64;
+
+/// A key as messages show it: quoted and escaped, and cut short (saying how long it really is)
+/// when it would flood the log line.
+pub fn shown_key(key: &str) -> String {
+    if key.chars().count() <= SHOWN_KEY_CHARS {
+        return format!("{key:?}");
+    }
+    let start: String = key.chars().take(SHOWN_KEY_CHARS).collect();
+    format!("{start:?}… ({} bytes)", key.len())
+}
+
 /// A key that an output cannot use while `--invalid-keys` is `fail` (exit 65). It names the
 /// key, never the value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "secret key {key:?} cannot be {output}: {reason}; rename the secret in Infisical, map it \
-     with --key REMOTE=LOCAL, or pass --invalid-keys skip"
+    "secret key {} cannot be {output}: {reason}; rename the secret in Infisical, map it \
+     with --key REMOTE=LOCAL, or pass --invalid-keys skip",
+    shown_key(key)
 )]
 pub struct KeyError {
     /// The key.
@@ -252,8 +271,9 @@ pub fn usable_keys(
                 };
                 if first_time {
                     tracing::warn!(
-                        "skipping secret key {key:?}: it cannot be {output}: {reason} \
-                         (--invalid-keys skip)"
+                        "skipping secret key {}: it cannot be {output}: {reason} \
+                         (--invalid-keys skip)",
+                        shown_key(key)
                     );
                 }
             }
@@ -464,12 +484,43 @@ mod tests {
 
     #[test]
     fn file_names_that_escape_or_collide_are_refused() {
-        for bad in ["", ".", "..", "..data", "../evil", "a/b", "x\0y"] {
+        let long = "K".repeat(NAME_MAX + 1);
+        let long_multibyte = "é".repeat(128); // 256 bytes, 128 characters
+        for bad in [
+            "",
+            ".",
+            "..",
+            "..data",
+            "../evil",
+            "a/b",
+            "x\0y",
+            &long,
+            &long_multibyte,
+        ] {
             assert!(file_name_problem(bad).is_some(), "{bad:?} accepted");
         }
-        for good in ["API_KEY", "tls.crt", ".hidden", "with space", "-dash"] {
+        let longest = "K".repeat(NAME_MAX);
+        for good in [
+            "API_KEY",
+            "tls.crt",
+            ".hidden",
+            "with space",
+            "-dash",
+            &longest,
+        ] {
             assert_eq!(file_name_problem(good), None, "{good:?} refused");
         }
+    }
+
+    #[test]
+    fn long_keys_are_cut_short_in_messages() {
+        assert_eq!(shown_key("API_KEY"), "\"API_KEY\"");
+        let long = "K".repeat(300);
+        let shown = shown_key(&long);
+        assert_eq!(shown, format!("{:?}… (300 bytes)", "K".repeat(64)));
+        let error = KeyRule::FileName.check(&long, "a file name").unwrap_err();
+        assert!(error.to_string().contains("(300 bytes)"), "{error}");
+        assert!(!error.to_string().contains(&long), "{error}");
     }
 
     #[test]

@@ -180,7 +180,7 @@ fn wrong_project_slug_explains_slug_versus_name() {
         "--client-secret-file",
         path_str(&secret),
         "--project-slug",
-        "Sidecar Test",
+        "sidecar-test-typo",
         "--env",
         "dev",
     ]));
@@ -194,6 +194,97 @@ fn wrong_project_slug_explains_slug_versus_name() {
         setup.fake.count(Route::ListSecrets),
         1,
         "an unknown slug is not retried"
+    );
+}
+
+#[test]
+fn a_display_name_given_as_slug_is_refused_before_any_request() {
+    let setup = Setup::sample();
+    let config = setup.file("config.yaml", "project-slug: Sidecar Test\n");
+    let sources = setup.file(
+        "sources.yaml",
+        "sources:\n  - project-slug: Sidecar Test\n    environment: dev\n",
+    );
+    /// A name, the arguments, a variable, and how the message names where the value was.
+    type Way<'a> = (&'a str, Vec<&'a str>, Option<(&'a str, &'a str)>, &'a str);
+    let ways: [Way; 4] = [
+        (
+            "flag",
+            vec!["--project-slug", "Sidecar Test"],
+            None,
+            "--project-slug \"Sidecar Test\"",
+        ),
+        (
+            "variable",
+            vec![],
+            Some(("INFISICAL_PROJECT_SLUG", "Sidecar Test")),
+            "--project-slug \"Sidecar Test\"",
+        ),
+        (
+            "file",
+            vec!["--config", path_str(&config)],
+            None,
+            "config.yaml: project-slug:",
+        ),
+        (
+            "sources",
+            vec!["--config", path_str(&sources)],
+            None,
+            "sources.yaml: sources[0].project-slug:",
+        ),
+    ];
+    for (way, args, var, names) in ways {
+        let secret = setup.file("secret", sample::UA_CLIENT_SECRET);
+        let mut command = materializer();
+        command.args([
+            "check",
+            "--api-url",
+            &setup.fake.url(),
+            "--client-id",
+            sample::UA_CLIENT_ID,
+            "--client-secret-file",
+            path_str(&secret),
+        ]);
+        if way != "sources" {
+            command.args(["--env", "dev"]);
+        }
+        command.args(args);
+        if let Some((name, value)) = var {
+            command.env(name, value);
+        }
+        let done = run(&mut command);
+        done.assert_code(64);
+        let line = done.error_line();
+        assert!(line.contains(names), "{way}: {line}");
+        assert!(
+            line.contains("looks like the project's display name")
+                && line.contains("Project Settings"),
+            "{way}: {line}"
+        );
+    }
+    assert_eq!(setup.fake.count(Route::Any), 0, "nothing was sent");
+}
+
+#[test]
+fn a_slug_the_server_refuses_as_invalid_gets_the_unknown_slug_advice() {
+    let setup = Setup::sample();
+    setup.fake.set_v4(true);
+    setup.fake.inject(Fault::body(
+        Route::ProjectBySlug,
+        422,
+        r#"{"statusCode":422,"message":[{"code":"custom","message":"Slug field can only contain lowercase letters, numbers, and hyphens","path":["slug"]}],"error":"ValidationFailure"}"#,
+    ));
+    let done = run(&mut setup.universal_auth_with(
+        "check",
+        &[("--project-id", ""), ("--project-slug", "sidecar-test")],
+    ));
+    done.assert_code(66);
+    let line = done.error_line();
+    assert!(
+        line.contains("no project with slug \"sidecar-test\"")
+            && line.contains("display name")
+            && line.contains("Project Settings"),
+        "{line}"
     );
 }
 
@@ -320,6 +411,32 @@ fn unreachable_server_gives_up_after_the_deadline() {
         "{}",
         done.error_line()
     );
+}
+
+#[test]
+fn https_to_a_plain_http_port_fails_at_once_saying_so() {
+    let setup = Setup::sample();
+    let http = setup.fake.url();
+    let https = http.replacen("http://", "https://", 1);
+    assert_ne!(http, https, "the fake speaks plain HTTP");
+    let started = std::time::Instant::now();
+    let done = run(&mut setup.universal_auth_with(
+        "check",
+        &[("--api-url", &https), ("--retry-deadline", "1m")],
+    ));
+    done.assert_code(69);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "retried: {:?}",
+        started.elapsed()
+    );
+    let line = done.error_line();
+    assert!(line.contains("speaks plain HTTP"), "{line}");
+    assert!(
+        line.contains(&format!("use {http}/api or fix the port")),
+        "{line}"
+    );
+    assert!(!line.contains("certificate"), "{line}");
 }
 
 #[test]

@@ -454,6 +454,100 @@ fn flags_and_environment_variables_override_the_file() {
 }
 
 #[test]
+fn a_credential_given_two_ways_exits_64_naming_both() {
+    let setup = Setup::sample();
+    let id_file = setup.file("client-id", sample::UA_CLIENT_ID);
+    let secret_file = setup.file("client-secret", sample::UA_CLIENT_SECRET);
+    let token_file = setup.file("token", "a-token");
+    let base = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut command = materializer();
+        command
+            .args(["check", "--api-url", &setup.fake.url()])
+            .args(["--project-id", sample::PROJECT_ID, "--env", "dev"])
+            .args(extra)
+            .envs(env.iter().copied());
+        command
+    };
+    let cases = [
+        (
+            base(
+                &[
+                    "--client-id",
+                    "x",
+                    "--client-secret-file",
+                    path_str(&secret_file),
+                ],
+                &[(
+                    "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID_FILE",
+                    path_str(&id_file),
+                )],
+            ),
+            "the client id is given twice, by --client-id and by \
+             INFISICAL_UNIVERSAL_AUTH_CLIENT_ID_FILE",
+        ),
+        (
+            base(
+                &["--client-id-file", path_str(&id_file)],
+                &[
+                    (
+                        "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET_FILE",
+                        path_str(&secret_file),
+                    ),
+                    ("INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET", "by-value"),
+                ],
+            ),
+            "the client secret is given twice, by INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET_FILE \
+             and by INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
+        ),
+        (
+            base(
+                &[],
+                &[
+                    ("INFISICAL_TOKEN_FILE", path_str(&token_file)),
+                    ("INFISICAL_TOKEN", "a-token"),
+                ],
+            ),
+            "the access token is given twice, by INFISICAL_TOKEN_FILE and by INFISICAL_TOKEN",
+        ),
+    ];
+    for (mut command, expected) in cases {
+        let done = run(&mut command);
+        done.assert_code(64);
+        assert_eq!(
+            done.error_line()
+                .split_once("ERROR ")
+                .map_or("", |(_, line)| line),
+            format!("{expected}: give it only one way exit_code=64")
+        );
+    }
+    assert_eq!(setup.fake.count(Route::Any), 0, "nothing was sent");
+}
+
+#[test]
+fn a_credential_given_by_flag_or_variable_replaces_the_files_other_way() {
+    let setup = Setup::sample();
+    let id_file = setup.file("client-id", sample::UA_CLIENT_ID);
+    // The file's ways are wrong: a client id that does not exist, a secret file that does not.
+    let file = setup.file(
+        "config.yaml",
+        &format!(
+            "api-url: {}\nclient-id: not-the-id\nclient-secret-file: /nonexistent/secret\n\
+             project-id: {}\nenv: dev\n",
+            setup.fake.url(),
+            sample::PROJECT_ID
+        ),
+    );
+    let done = run(with_config("check", &file)
+        .args(["--client-id-file", path_str(&id_file)])
+        .env(
+            "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
+            sample::UA_CLIENT_SECRET,
+        ));
+    done.assert_code(0);
+    assert!(done.stdout.contains("API_KEY"), "{}", done.stdout);
+}
+
+#[test]
 fn the_config_file_can_come_from_infisical_materializer_config() {
     let setup = Setup::with_world(world(&[("dev", "/", "A", "a")]));
     let out = setup.path("secrets");

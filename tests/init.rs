@@ -202,6 +202,94 @@ fn dangerous_keys_never_escape_the_directory() {
 }
 
 #[test]
+fn a_key_longer_than_a_file_name_can_be_is_refused_or_skipped() {
+    let long_key = format!("LONG_{}", "K".repeat(295));
+    assert_eq!(long_key.len(), 300);
+    let setup = Setup::with_world(world_with(&[("GOOD", "ok"), (&long_key, "x")]));
+    let out = setup.path("secrets");
+
+    let done = run(setup
+        .universal_auth("init")
+        .args(["--out-dir", path_str(&out)]));
+    done.assert_code(65);
+    let line = done.error_line();
+    assert!(line.contains("\"LONG_KKK"), "{line}");
+    assert!(line.contains("longer than 255 bytes"), "{line}");
+    assert!(line.contains("(300 bytes)"), "{line}");
+    assert!(
+        !line.contains(&long_key),
+        "the key is cut short for display: {line}"
+    );
+
+    let done = run(setup.universal_auth("init").args([
+        "--out-dir",
+        path_str(&out),
+        "--invalid-keys",
+        "skip",
+    ]));
+    done.assert_code(0);
+    assert!(
+        done.stderr.contains("skipping secret key \"LONG_KKK"),
+        "{}",
+        done.stderr
+    );
+    assert_eq!(read(&out.join("GOOD")), "ok");
+}
+
+#[test]
+fn an_answer_larger_than_max_response_size_is_refused_and_changes_nothing() {
+    // 18 MiB of values: more than the default limit of 16 MiB.
+    let big = "v".repeat(9 << 20);
+    let setup = Setup::with_world(world_with(&[
+        ("BIG_1", &big),
+        ("BIG_2", &big),
+        ("SMALL", "s"),
+    ]));
+    let out = setup.path("secrets");
+    let started = std::time::Instant::now();
+    let done = run(setup.universal_auth("init").args([
+        "--out-dir",
+        path_str(&out),
+        "--retry-deadline",
+        "1m",
+    ]));
+    done.assert_code(65);
+    let line = done.error_line();
+    assert!(
+        line.contains("larger than --max-response-size 16 MiB")
+            && line.contains("raise --max-response-size"),
+        "{line}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "not retried"
+    );
+    assert!(!out.exists(), "nothing written");
+
+    // A smaller limit by variable, with the same refusal.
+    let done = run(setup
+        .universal_auth("init")
+        .args(["--out-dir", path_str(&out)])
+        .env("INFISICAL_MAX_RESPONSE_SIZE", "1MiB"));
+    done.assert_code(65);
+    assert!(
+        done.error_line().contains("--max-response-size 1 MiB"),
+        "{}",
+        done.error_line()
+    );
+
+    // Raised, the same answer is written.
+    run(setup.universal_auth("init").args([
+        "--out-dir",
+        path_str(&out),
+        "--max-response-size",
+        "64MiB",
+    ]))
+    .assert_code(0);
+    assert_eq!(std::fs::metadata(out.join("BIG_1")).unwrap().len(), 9 << 20);
+}
+
+#[test]
 fn an_outage_past_the_deadline_leaves_the_previous_files() {
     let setup = Setup::sample();
     let out = setup.path("secrets");

@@ -64,6 +64,7 @@ pub struct InfisicalClient {
     api: Mutex<SecretsApi>,
     project_ids: Mutex<BTreeMap<String, String>>,
     counts: Arc<RequestCounts>,
+    max_response_size: u64,
 }
 
 /// Why the HTTP client could not be built. Every variant exits 64: it is a configuration
@@ -131,6 +132,7 @@ impl InfisicalClient {
             api: Mutex::new(SecretsApi::Unknown),
             project_ids: Mutex::new(BTreeMap::new()),
             counts: Arc::default(),
+            max_response_size: settings.max_response_size,
         })
     }
 
@@ -364,14 +366,28 @@ impl InfisicalClient {
         let status = response.status();
         self.counts.record(endpoint, Some(status.as_u16()));
         let headers = std::mem::take(response.headers_mut());
-        let mut body = Zeroizing::new(Vec::new());
+        let too_large = |announced| {
+            ApiError::new(
+                endpoint,
+                ApiErrorKind::TooLarge {
+                    limit: self.max_response_size,
+                    announced,
+                },
+            )
+        };
+        let announced = response.content_length();
+        if announced.is_some_and(|size| size > self.max_response_size) {
+            return Err(too_large(announced));
+        }
+        let mut body = BodyBuffer::new(announced, self.max_response_size);
         loop {
             match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(Some(chunk)) => body.push(&chunk).map_err(|TooLarge| too_large(announced))?,
                 Ok(None) => break,
                 Err(error) => return Err(ApiError::transport(endpoint, error)),
             }
         }
+        let body = body.into_inner();
         tracing::debug!(
             endpoint = endpoint.as_str(),
             status = status.as_u16(),
@@ -428,6 +444,55 @@ struct AwsLoginBody<'a> {
 #[serde(rename_all = "camelCase")]
 struct RenewBody<'a> {
     access_token: &'a str,
+}
+
+/// A response body growing towards a limit. Every buffer it ever used is wiped: it starts at
+/// the announced size, and when it must grow the bytes move into a new, larger buffer and the
+/// old one is wiped as it drops (a `Vec` reallocating in place of that would free the old
+/// copy unwiped).
+struct BodyBuffer {
+    bytes: Zeroizing<Vec<u8>>,
+    limit: usize,
+}
+
+/// The body would pass the limit.
+#[derive(Debug, PartialEq, Eq)]
+struct TooLarge;
+
+impl BodyBuffer {
+    /// Room for the announced size (bounded by the limit), or a small start.
+    fn new(announced: Option<u64>, limit: u64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let start = announced
+            .and_then(|size| usize::try_from(size).ok())
+            .unwrap_or(8 << 10)
+            .min(limit);
+        Self {
+            bytes: Zeroizing::new(Vec::with_capacity(start)),
+            limit,
+        }
+    }
+
+    /// Appends a chunk, or refuses it when the body would pass the limit.
+    fn push(&mut self, chunk: &[u8]) -> Result<(), TooLarge> {
+        let needed = self.bytes.len() + chunk.len();
+        if needed > self.limit {
+            return Err(TooLarge);
+        }
+        if needed > self.bytes.capacity() {
+            let capacity = needed.max(self.bytes.capacity() * 2).min(self.limit);
+            let mut grown = Zeroizing::new(Vec::with_capacity(capacity));
+            grown.extend_from_slice(&self.bytes);
+            // The old buffer is wiped as it drops here.
+            self.bytes = grown;
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn into_inner(self) -> Zeroizing<Vec<u8>> {
+        self.bytes
+    }
 }
 
 /// Serializes a request body straight into a buffer that is wiped on drop. The buffer is
@@ -518,6 +583,27 @@ mod tests {
     fn slugs_are_escaped_in_paths() {
         assert_eq!(path_segment("my-app_1"), "my-app_1");
         assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn bodies_grow_into_new_buffers_up_to_the_limit() {
+        let mut body = BodyBuffer::new(Some(4), 64);
+        assert_eq!(body.bytes.capacity(), 4);
+        body.push(b"abcd").unwrap();
+        let first = body.bytes.as_ptr();
+        // Growing never reallocates in place: it moves to a new buffer, the old one wiped.
+        body.push(b"efgh").unwrap();
+        assert_ne!(body.bytes.as_ptr(), first);
+        assert!(body.bytes.capacity() >= 8);
+        body.push(&[b'x'; 56]).unwrap();
+        assert_eq!(body.bytes.len(), 64);
+        assert_eq!(body.push(b"y"), Err(TooLarge));
+        assert_eq!(&body.into_inner()[..8], b"abcdefgh");
+        // An announced size beyond the limit is not allocated.
+        let body = BodyBuffer::new(Some(1 << 40), 1024);
+        assert!(body.bytes.capacity() <= 1024);
+        // Nothing announced: a small start.
+        assert!(BodyBuffer::new(None, 16 << 20).bytes.capacity() <= 8 << 10);
     }
 
     #[test]

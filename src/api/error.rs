@@ -22,6 +22,8 @@ pub enum ApiErrorKind {
     Timeout,
     /// The TLS handshake failed (usually an untrusted or mismatched certificate).
     Tls,
+    /// An `https://` address whose server answered in plain HTTP (the wrong port or scheme).
+    PlainHttp,
     /// The server answered with an error status.
     Status {
         /// The HTTP status.
@@ -35,6 +37,13 @@ pub enum ApiErrorKind {
     },
     /// A success status with a body that is not what Infisical sends.
     Malformed(String),
+    /// The answer is larger than `--max-response-size`; it was not read whole.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The size the server announced (`Content-Length`), if it did.
+        announced: Option<u64>,
+    },
 }
 
 /// A failed request: which endpoint, what happened, and the transport error behind it. Never
@@ -57,6 +66,9 @@ impl fmt::Display for ApiError {
             ApiErrorKind::Connect => write!(f, "{endpoint}: cannot connect: {}", self.cause()),
             ApiErrorKind::Timeout => write!(f, "{endpoint}: request timed out"),
             ApiErrorKind::Tls => write!(f, "{endpoint}: TLS failed: {}", self.cause()),
+            ApiErrorKind::PlainHttp => {
+                write!(f, "{endpoint}: the server answered TLS in plain HTTP")
+            }
             ApiErrorKind::Status {
                 status,
                 error,
@@ -65,6 +77,9 @@ impl fmt::Display for ApiError {
             } => write!(f, "{endpoint}: HTTP {status} {error}: {message}"),
             ApiErrorKind::Malformed(detail) => {
                 write!(f, "{endpoint}: unexpected response: {detail}")
+            }
+            ApiErrorKind::TooLarge { limit, .. } => {
+                write!(f, "{endpoint}: the answer is larger than {limit} bytes")
             }
         }
     }
@@ -85,8 +100,12 @@ impl ApiError {
     pub fn transport(endpoint: Endpoint, error: reqwest::Error) -> Self {
         let kind = if error.is_timeout() || chain(&error).any(is_timeout) {
             ApiErrorKind::Timeout
-        } else if tls_error(&error).is_some() {
-            ApiErrorKind::Tls
+        } else if let Some(tls) = tls_error(&error) {
+            if is_plain_http(tls) {
+                ApiErrorKind::PlainHttp
+            } else {
+                ApiErrorKind::Tls
+            }
         } else {
             ApiErrorKind::Connect
         };
@@ -164,7 +183,10 @@ impl Transient for ApiError {
     fn is_transient(&self) -> bool {
         match &self.kind {
             ApiErrorKind::Connect | ApiErrorKind::Timeout | ApiErrorKind::Malformed(_) => true,
-            ApiErrorKind::Tls => false,
+            // Retrying cannot change what the server speaks or trusts.
+            ApiErrorKind::Tls | ApiErrorKind::PlainHttp => false,
+            // The same secrets will be as large next time.
+            ApiErrorKind::TooLarge { .. } => false,
             ApiErrorKind::Status { status, error, .. } => {
                 *status == 429 || (*status >= 500 && !is_unknown_slug(*status, error))
             }
@@ -200,6 +222,15 @@ fn chain<'a>(
 
 fn tls_error<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     chain(error).find_map(|cause| cause.downcast_ref::<rustls::Error>())
+}
+
+/// What rustls says when the first bytes back are not a TLS record: a plain-HTTP server's
+/// `HTTP/1.1 400` starts with `H`, which is no TLS content type.
+fn is_plain_http(error: &rustls::Error) -> bool {
+    matches!(
+        error,
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+    )
 }
 
 fn is_timeout(cause: &(dyn StdError + 'static)) -> bool {
@@ -315,6 +346,17 @@ mod tests {
             "recursive: Invalid"
         )
         .is_token_rejected());
+    }
+
+    #[test]
+    fn a_plain_http_answer_is_told_apart_from_other_tls_failures() {
+        assert!(is_plain_http(&rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        )));
+        assert!(!is_plain_http(&rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer
+        )));
+        assert!(!ApiError::new(Endpoint::ListSecrets, ApiErrorKind::PlainHttp).is_transient());
     }
 
     #[test]

@@ -109,6 +109,8 @@ pub struct ApiSettings {
     pub ca_cert: Option<PathBuf>,
     /// Timeout of one request.
     pub request_timeout: Duration,
+    /// The largest answer read, in bytes; a larger one is refused (`--max-response-size`).
+    pub max_response_size: u64,
 }
 
 /// The project, by id or by slug.

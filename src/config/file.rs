@@ -137,6 +137,8 @@ pub struct RawConfig {
     pub tags: Option<Vec<String>>,
     /// `allow-empty`.
     pub allow_empty: Option<bool>,
+    /// `mlock`.
+    pub mlock: Option<bool>,
     /// `key`: like repeated `--key`, or a mapping REMOTE: LOCAL.
     #[serde(rename = "key")]
     pub keys: Option<KeySelection>,
@@ -144,6 +146,8 @@ pub struct RawConfig {
     pub key_matching: Option<String>,
     /// `request-timeout`: a duration such as `"10s"`.
     pub request_timeout: Option<String>,
+    /// `max-response-size`: a size such as `16MiB`.
+    pub max_response_size: Option<String>,
     /// `retry-deadline`: a duration.
     pub retry_deadline: Option<String>,
     /// `log-format` (`text` or `json`).

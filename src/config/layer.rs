@@ -16,9 +16,9 @@ use clap::ValueEnum;
 use super::file::{self, FileError, OutputTarget, RawConfig, RawSource, RawTemplate, TemplateText};
 use super::{
     normalize_api_url, normalize_secret_path, parse_file_mode, parse_key_mappings,
-    parse_key_pattern, parse_signal, ConfigError, SourceConfig,
+    parse_key_pattern, parse_signal, project_slug_problem, ConfigError, SourceConfig,
 };
-use crate::api::ListQuery;
+use crate::api::{ListQuery, ProjectRef};
 use crate::cli::{self, Explicit, OutputArgs, RefreshArgs, RetryArgs, SourceArgs};
 use crate::secrets::{InvalidKeys, KeySelection, OnConflict};
 use crate::sink::template::Template;
@@ -96,6 +96,7 @@ impl ConfigFile {
         for (key, text) in durations {
             self.duration(key, text)?;
         }
+        self.size("max-response-size", &raw.max_response_size)?;
         self.value_enum::<cli::AuthMethod>("auth-method", &raw.auth_method)?;
         self.log_format()?;
         self.value_enum::<Format>("format", &raw.format)?;
@@ -118,6 +119,9 @@ impl ConfigFile {
         }
         if let Some(url) = &raw.api_url {
             normalize_api_url(url).map_err(|error| self.error("api-url", reason_of(error)))?;
+        }
+        if let Some(reason) = raw.project_slug.as_deref().and_then(project_slug_problem) {
+            return Err(self.error("project-slug", reason));
         }
         if let Some(path) = &raw.path {
             normalize_secret_path(path)
@@ -231,6 +235,12 @@ impl ConfigFile {
             raw.azure_client_id.clone(),
         );
         set.value("allow_empty", &mut args.allow_empty, raw.allow_empty);
+        set.value("mlock", &mut args.mlock, raw.mlock);
+        set.value(
+            "max_response_size",
+            &mut args.max_response_size,
+            self.size("max-response-size", &raw.max_response_size)?,
+        );
         set.value(
             "request_timeout",
             &mut args.request_timeout,
@@ -452,6 +462,11 @@ impl ConfigFile {
         if environment.is_empty() {
             return Err(self.error(key("environment"), "required: an environment slug"));
         }
+        if let ProjectRef::Slug(slug) = &raw.project {
+            if let Some(reason) = project_slug_problem(slug) {
+                return Err(self.error(key("project-slug"), reason));
+            }
+        }
         let path = normalize_secret_path(raw.path.as_deref().unwrap_or("/"))
             .map_err(|_| self.error(key("path"), "must start with '/', e.g. / or /app/db"))?;
         let mappings = match &raw.keys {
@@ -574,6 +589,12 @@ impl ConfigFile {
     fn duration(&self, key: &str, text: &Option<String>) -> Result<Option<Duration>, ConfigError> {
         text.as_deref()
             .map(|text| cli::parse_duration(text).map_err(|reason| self.error(key, reason)))
+            .transpose()
+    }
+
+    fn size(&self, key: &str, text: &Option<String>) -> Result<Option<u64>, ConfigError> {
+        text.as_deref()
+            .map(|text| cli::parse_size(text).map_err(|reason| self.error(key, reason)))
             .transpose()
     }
 

@@ -134,6 +134,16 @@ pub enum ConfigError {
     /// An output target that cannot be created or written.
     #[error(transparent)]
     Output(#[from] SinkError),
+    /// One credential given two ways (a flag, a file flag, a variable).
+    #[error("the {what} is given twice, by {first} and by {second}: give it only one way")]
+    CredentialTwice {
+        /// The credential, e.g. "client id".
+        what: &'static str,
+        /// One way it was given, e.g. `--client-id`.
+        first: &'static str,
+        /// The other, e.g. `INFISICAL_UNIVERSAL_AUTH_CLIENT_ID_FILE`.
+        second: &'static str,
+    },
     /// Any other invalid option value.
     #[error("{option} {value:?}: {reason}")]
     Invalid {
@@ -176,6 +186,8 @@ pub struct FetchConfig {
     pub allow_empty: bool,
     /// What to do when two sources produce the same final key.
     pub on_conflict: OnConflict,
+    /// Lock the process's memory so values are never swapped out (`--mlock`).
+    pub mlock: bool,
 }
 
 /// One source of secrets: what to list, and which of its keys to take under which names.
@@ -190,7 +202,9 @@ pub struct SourceConfig {
 impl FetchConfig {
     /// Validates the server, credential and (single) source options of the command line.
     pub fn from_args(args: &SourceArgs, env: &dyn Environment) -> Result<Self, ConfigError> {
-        Self::build(args, env, None)
+        let mut args = args.clone();
+        layer_source(&mut args, env, None, &Explicit::default())?;
+        Self::build(&args, env, None)
     }
 
     /// The same, with the configuration file's `sources` and `on-conflict` (the file's other
@@ -207,12 +221,16 @@ impl FetchConfig {
         if sources.is_empty() {
             sources.push(SourceConfig::from_args(args)?);
         }
+        for source in &sources {
+            warn_unless_slug(&source.query.environment);
+        }
         Ok(Self {
             api: api_settings(args)?,
             auth: checked_auth(args, env)?,
             sources,
             allow_empty: args.allow_empty,
             on_conflict: file.map_or(OnConflict::Warn, ConfigFile::on_conflict),
+            mlock: args.mlock,
         })
     }
 }
@@ -223,6 +241,7 @@ fn api_settings(args: &SourceArgs) -> Result<ApiSettings, ConfigError> {
         base_url: normalize_api_url(&args.api_url)?,
         ca_cert: args.ca_cert.clone(),
         request_timeout: positive(args.request_timeout, "--request-timeout")?,
+        max_response_size: args.max_response_size,
     };
     if let Some(path) = &api.ca_cert {
         check_ca_file(path)?;
@@ -272,7 +291,16 @@ impl SourceConfig {
             .to_owned();
         let project = match (non_empty(&args.project_id), non_empty(&args.project_slug)) {
             (Some(id), None) => ProjectRef::Id(id),
-            (None, Some(slug)) => ProjectRef::Slug(slug),
+            (None, Some(slug)) => {
+                if let Some(reason) = project_slug_problem(&slug) {
+                    return Err(ConfigError::Invalid {
+                        option: "--project-slug",
+                        value: slug,
+                        reason: reason.to_owned(),
+                    });
+                }
+                ProjectRef::Slug(slug)
+            }
             _ => return Err(ConfigError::ProjectChoice),
         };
         let query = ListQuery {
@@ -309,6 +337,38 @@ impl SourceConfig {
             "{} environment {:?} path {:?}",
             self.query.project, self.query.environment, self.query.path
         )
+    }
+}
+
+/// Whether `text` has the shape of an Infisical slug: lowercase letters, digits and dashes
+/// (the server's `slugSchema`).
+fn is_slug(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Why `slug` cannot be a project slug, if it cannot. A value with spaces or capitals is
+/// almost always the project's display name, which the server refuses or does not find.
+pub fn project_slug_problem(slug: &str) -> Option<&'static str> {
+    (!is_slug(slug)).then_some(
+        "not a project slug: a slug has only lowercase letters, digits and dashes, and this looks \
+         like the project's display name; copy the slug from Project Settings in Infisical, or \
+         give the project id instead",
+    )
+}
+
+/// Warns about an environment that does not look like a slug. Only a warning: Infisical
+/// creates environment slugs with the same rule, but listing does not check it, and a project
+/// from before the rule may have other slugs.
+fn warn_unless_slug(environment: &str) {
+    if !is_slug(environment) {
+        tracing::warn!(
+            "environment {environment:?} does not look like an environment slug (lowercase \
+             letters, digits and dashes, e.g. dev or prod): the slug is shown beside the name \
+             in Project Settings > Environments"
+        );
     }
 }
 
@@ -416,6 +476,125 @@ pub fn parse_key_mappings(specs: &[String]) -> Result<Vec<KeyMapping>, ConfigErr
         });
     }
     Ok(mappings)
+}
+
+/// One credential and the ways to give it: options (clap id, flag, variable) and perhaps a
+/// variable holding the value itself.
+struct CredentialWays {
+    what: &'static str,
+    options: &'static [(&'static str, &'static str, &'static str)],
+    by_value: Option<&'static str>,
+}
+
+/// The credentials that can be given more than one way.
+const CREDENTIAL_WAYS: [CredentialWays; 4] = [
+    CredentialWays {
+        what: "client id",
+        options: &[
+            (
+                "client_id",
+                "--client-id",
+                "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID",
+            ),
+            (
+                "client_id_file",
+                "--client-id-file",
+                "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID_FILE",
+            ),
+        ],
+        by_value: None,
+    },
+    CredentialWays {
+        what: "client secret",
+        options: &[(
+            "client_secret_file",
+            "--client-secret-file",
+            "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET_FILE",
+        )],
+        by_value: Some(cli::ENV_CLIENT_SECRET),
+    },
+    CredentialWays {
+        what: "access token",
+        options: &[("token_file", "--token-file", "INFISICAL_TOKEN_FILE")],
+        by_value: Some(cli::ENV_TOKEN),
+    },
+    CredentialWays {
+        what: "JWT",
+        options: &[("jwt_file", "--jwt-file", "INFISICAL_JWT_FILE")],
+        by_value: Some(cli::ENV_JWT),
+    },
+];
+
+/// Whether the credential option `id` holds a value.
+fn credential_option_set(args: &SourceArgs, id: &str) -> bool {
+    match id {
+        "client_id" => non_empty(&args.client_id).is_some(),
+        "client_id_file" => args.client_id_file.is_some(),
+        "client_secret_file" => args.client_secret_file.is_some(),
+        "token_file" => args.token_file.is_some(),
+        "jwt_file" => args.jwt_file.is_some(),
+        _ => false,
+    }
+}
+
+/// Empties the credential option `id`.
+fn clear_credential_option(args: &mut SourceArgs, id: &str) {
+    match id {
+        "client_id" => args.client_id = None,
+        "client_id_file" => args.client_id_file = None,
+        "client_secret_file" => args.client_secret_file = None,
+        "token_file" => args.token_file = None,
+        "jwt_file" => args.jwt_file = None,
+        _ => {}
+    }
+}
+
+/// Lays the configuration file's source options under `args`. Before that, a credential given
+/// two ways by flags and variables is refused, naming both; and a credential given one way
+/// there keeps the file from giving it another way (flags and variables win over the file).
+fn layer_source(
+    args: &mut SourceArgs,
+    env: &dyn Environment,
+    file: Option<&ConfigFile>,
+    explicit: &Explicit,
+) -> Result<(), ConfigError> {
+    let mut given_ids = Vec::new();
+    for credential in &CREDENTIAL_WAYS {
+        // Before the file is laid under them, the options hold only flags and variables.
+        let mut ways: Vec<(Option<&str>, &'static str)> = credential
+            .options
+            .iter()
+            .filter(|(id, _, _)| credential_option_set(args, id))
+            .map(|(id, flag, var)| (Some(*id), if explicit.from_env(id) { *var } else { *flag }))
+            .collect();
+        if let Some(var) = credential.by_value {
+            if env.var(var).is_some_and(|value| !value.trim().is_empty()) {
+                ways.push((None, var));
+            }
+        }
+        match ways.as_slice() {
+            [] => {}
+            [(id, _)] => given_ids.push((credential, *id)),
+            [(_, first), (_, second), ..] => {
+                return Err(ConfigError::CredentialTwice {
+                    what: credential.what,
+                    first,
+                    second,
+                })
+            }
+        }
+    }
+    if let Some(file) = file {
+        file.apply_source(args, explicit)?;
+        for (credential, kept) in given_ids {
+            for (id, _, _) in credential.options {
+                if Some(*id) != kept {
+                    clear_credential_option(args, id);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn env_credential(env: &dyn Environment, name: &'static str) -> Option<Credential> {
@@ -596,8 +775,8 @@ impl CheckConfig {
         explicit: &Explicit,
     ) -> Result<Self, ConfigError> {
         let mut args = args.clone();
+        layer_source(&mut args.source, env, file, explicit)?;
         if let Some(file) = file {
-            file.apply_source(&mut args.source, explicit)?;
             file.apply_retry(&mut args.retry, explicit)?;
         }
         let build = || -> Result<Self, ConfigError> {
@@ -635,8 +814,8 @@ impl InitConfig {
         explicit: &Explicit,
     ) -> Result<Self, ConfigError> {
         let mut args = args.clone();
+        layer_source(&mut args.source, env, file, explicit)?;
         if let Some(file) = file {
-            file.apply_source(&mut args.source, explicit)?;
             file.apply_retry(&mut args.retry, explicit)?;
             file.apply_output(&mut args.output, explicit)?;
         }
@@ -693,8 +872,8 @@ impl SidecarConfig {
         explicit: &Explicit,
     ) -> Result<Self, ConfigError> {
         let mut args = args.clone();
+        layer_source(&mut args.source, env, file, explicit)?;
         if let Some(file) = file {
-            file.apply_source(&mut args.source, explicit)?;
             file.apply_output(&mut args.output, explicit)?;
             file.apply_refresh(&mut args.refresh, explicit)?;
             file.apply_sidecar(&mut args, explicit)?;
@@ -770,8 +949,8 @@ impl ExecConfig {
         explicit: &Explicit,
     ) -> Result<Self, ConfigError> {
         let mut args = args.clone();
+        layer_source(&mut args.source, env, file, explicit)?;
         if let Some(file) = file {
-            file.apply_source(&mut args.source, explicit)?;
             file.apply_retry(&mut args.retry, explicit)?;
             file.apply_refresh(&mut args.refresh, explicit)?;
             file.apply_exec(&mut args, explicit)?;
@@ -1280,7 +1459,7 @@ mod tests {
             })
         ));
 
-        // OIDC takes the JWT from INFISICAL_JWT, else --jwt-file, else the pod's token.
+        // OIDC takes the JWT from --jwt-file or INFISICAL_JWT (not both), else the pod's token.
         let oidc = with(
             &["--auth-method", "oidc", "--identity-id", IDENTITY],
             &[("INFISICAL_JWT", "a.b.c")],
@@ -1299,7 +1478,7 @@ mod tests {
                 "--jwt-file",
                 token.to_str().unwrap(),
             ],
-            &[("INFISICAL_JWT", "ignored")],
+            &[],
         )
         .expect("valid");
         assert_eq!(jwt.auth.watched_files(), vec![token.clone()]);
@@ -1378,6 +1557,24 @@ mod tests {
     }
 
     #[test]
+    fn project_slugs_are_lowercase_letters_digits_and_dashes() {
+        for slug in ["sidecar-test", "my-app-a1b2", "p1"] {
+            assert_eq!(project_slug_problem(slug), None, "{slug}");
+        }
+        for name in ["Sidecar Test", "sidecar test", "MyApp", "my_app", "café"] {
+            assert!(project_slug_problem(name).is_some(), "{name}");
+        }
+        let error = build(&["--project-slug", "Sidecar Test", "--env", "dev"], &[]).unwrap_err();
+        assert_eq!(error.exit_code(), exit::USAGE);
+        assert!(
+            error
+                .to_string()
+                .starts_with("--project-slug \"Sidecar Test\": not a project slug"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn exactly_one_project_and_an_environment_are_required() {
         let env = [("INFISICAL_TOKEN", "t")];
         assert!(matches!(
@@ -1414,6 +1611,76 @@ mod tests {
         assert_eq!(parse_file_mode("600").unwrap(), 0o600);
         assert!(parse_file_mode("0040").is_err());
         assert!(parse_file_mode("0999").is_err());
+    }
+
+    #[test]
+    fn a_credential_given_two_ways_is_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credential");
+        std::fs::write(&file, "value").unwrap();
+        let file = file.to_str().unwrap();
+        /// Arguments, variables, and the message without its advice.
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 4] = [
+            (
+                &[
+                    "--client-id",
+                    "id",
+                    "--client-id-file",
+                    file,
+                    "--client-secret-file",
+                    file,
+                ],
+                &[],
+                "the client id is given twice, by --client-id and by --client-id-file",
+            ),
+            (
+                &["--client-id", "id", "--client-secret-file", file],
+                &[(cli::ENV_CLIENT_SECRET, "secret")],
+                "the client secret is given twice, by --client-secret-file and by \
+                 INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
+            ),
+            (
+                &["--token-file", file],
+                &[(cli::ENV_TOKEN, "token")],
+                "the access token is given twice, by --token-file and by INFISICAL_TOKEN",
+            ),
+            (
+                &[
+                    "--auth-method",
+                    "jwt",
+                    "--identity-id",
+                    "5f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f",
+                    "--jwt-file",
+                    file,
+                ],
+                &[(cli::ENV_JWT, "a.b.c")],
+                "the JWT is given twice, by --jwt-file and by INFISICAL_JWT",
+            ),
+        ];
+        for (args, env, expected) in cases {
+            let mut all = vec!["--project-id", "p", "--env", "dev"];
+            all.extend_from_slice(args);
+            let error = build(&all, env).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!("{expected}: give it only one way")
+            );
+            assert_eq!(error.exit_code(), exit::USAGE);
+        }
+        // One way each is fine.
+        let fine = build(
+            &[
+                "--project-id",
+                "p",
+                "--env",
+                "dev",
+                "--client-id-file",
+                file,
+            ],
+            &[(cli::ENV_CLIENT_SECRET, "secret")],
+        );
+        assert!(fine.is_ok(), "{fine:?}");
     }
 
     #[test]

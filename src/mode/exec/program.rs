@@ -109,6 +109,16 @@ fn check_executable(name: &str, path: &Path) -> Result<(), ExecError> {
     }
 }
 
+/// `NAME=value` in a buffer with room for the NUL that `CString::new` adds, so that it never
+/// reallocates and leaves an unwiped copy of the value behind.
+fn env_entry(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(name.len() + 1 + value.len() + 1);
+    entry.extend_from_slice(name);
+    entry.push(b'=');
+    entry.extend_from_slice(value);
+    entry
+}
+
 /// Everything `execve` needs, prepared while the runtime still runs.
 pub struct Prepared {
     name: String,
@@ -130,10 +140,7 @@ impl Prepared {
             .collect::<Result<_, _>>()?;
         let mut envp = Vec::new();
         for (name, value) in env.vars() {
-            let mut entry = Vec::with_capacity(name.len() + value.len() + 1);
-            entry.extend_from_slice(name.as_bytes());
-            entry.push(b'=');
-            entry.extend_from_slice(value.as_bytes());
+            let entry = env_entry(name.as_bytes(), value.as_bytes());
             // NUL in secret values was refused when the environment was built; an inherited
             // variable cannot hold one.
             match CString::new(entry) {
@@ -175,6 +182,16 @@ impl Drop for Prepared {
 mod tests {
     use super::*;
     use crate::error::exit;
+
+    #[test]
+    fn environment_entries_have_room_for_the_nul() {
+        let entry = env_entry(b"API_KEY", b"hunter2");
+        // CString::new pushes a NUL: without room for it the buffer would be reallocated and
+        // the old one, holding the value, freed unwiped.
+        assert_eq!(entry.capacity(), entry.len() + 1);
+        let c_string = CString::new(entry).unwrap();
+        assert_eq!(c_string.as_bytes(), b"API_KEY=hunter2");
+    }
 
     #[test]
     fn commands_are_searched_in_path_like_a_shell() {

@@ -388,6 +388,7 @@ fn check(ours: &Ours<'_>) -> &'static str {
         Command::Exec(_) => "exec",
         Command::Check(_) => "check",
         Command::Install(_) => "install",
+        Command::Migrate(_) => "migrate",
     };
 
     // Again with the env values as flags (before the `--`), so their values are checked too.
@@ -484,6 +485,7 @@ fn check(ours: &Ours<'_>) -> &'static str {
             assert_output(ours, &args.to, false);
         }
         Command::Check(args) => assert_source(ours, &args.source),
+        Command::Migrate(_) => panic!("{label}: migrate is not run in a pod"),
     }
     mode
 }

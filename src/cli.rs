@@ -228,6 +228,10 @@ pub enum Command {
     /// Copy this binary to PATH (mode 0755), e.g. into a shared emptyDir for an app image.
     #[command(after_help = INSTALL_HELP)]
     Install(InstallArgs),
+    /// Convert an External Secrets Operator or Infisical agent setup into a configuration file
+    /// and a pod fragment.
+    #[command(after_help = MIGRATE_HELP, subcommand)]
+    Migrate(MigrateFrom),
 }
 
 /// What every mode that fetches needs, for the end of its `--help`.
@@ -322,6 +326,18 @@ Exit codes:
 
 Example:
   infisical-materializer install --to /shared/infisical-materializer";
+
+const MIGRATE_HELP: &str = "Required: eso FILE... or infisical-agent FILE.
+
+Exit codes:
+  0    converted (with --best-effort: what could be; the rest is listed on stderr)
+  64   a file cannot be read or is not YAML
+  65   something cannot be converted faithfully (each field is named, with the reason)
+  66, 69, 77   --check: as for check
+  73   --out cannot be written
+
+Example:
+  infisical-materializer migrate eso --out ./migrated externalsecret.yaml clustersecretstore.yaml";
 
 /// Log output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -821,6 +837,52 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         Some(bytes) => Ok(bytes),
         None => Err(expected()),
     }
+}
+
+/// What `migrate` converts.
+#[derive(Clone, Debug, Subcommand)]
+pub enum MigrateFrom {
+    /// ExternalSecrets and their (Cluster)SecretStores of the Infisical provider.
+    Eso(MigrateArgs),
+    /// An Infisical agent configuration file.
+    InfisicalAgent(MigrateArgs),
+}
+
+/// `migrate eso` and `migrate infisical-agent` arguments.
+#[derive(Clone, Debug, Args)]
+pub struct MigrateArgs {
+    /// YAML files (`-` for stdin); for eso, the ExternalSecrets and the stores they use.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Write config.yaml, configmap.yaml and pod-patch.yaml here (one folder per ExternalSecret
+    /// when there are several) instead of one YAML stream on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Convert what can be converted and list what was left out, instead of refusing (exit 65).
+    #[arg(long)]
+    pub best_effort: bool,
+
+    /// Also log in and list the key names, with the credentials given by the flags below.
+    #[arg(long)]
+    pub check: bool,
+
+    /// --check: file holding the universal auth client id.
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub client_id_file: Option<PathBuf>,
+
+    /// --check: file holding the universal auth client secret.
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub client_secret_file: Option<PathBuf>,
+
+    /// --check: file holding a machine-identity access token (instead of a login).
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub token_file: Option<PathBuf>,
+
+    /// --check: PEM bundle of a private CA (the one the pod mounts).
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Parses humantime durations (`30s`, `5m`, `100ms`).

@@ -7,6 +7,7 @@
 //! - [`cli`] (the raw flags) → [`config`] (one validated configuration per mode);
 //! - [`mode`]: `check`, `init`, `sidecar`, `exec` (a folder: program, environment, supervise),
 //!   `install`; the long-running modes are `select!` loops over the [`refresh`] engine;
+//!   [`migrate`] (ESO objects or an agent configuration to a configuration file) beside them;
 //! - [`refresh`] (polling, token renewal, backoff), [`source`] (one fetch: list, merge, select),
 //!   [`sink`] (atomic files), [`health`], [`on_change`], [`watch`], [`diagnose`] (advice);
 //! - [`auth`] (credentials and the token's lifecycle), [`api`] (the Infisical client and its
@@ -27,6 +28,7 @@ pub mod error;
 pub mod hardening;
 pub mod health;
 pub mod logging;
+pub mod migrate;
 pub mod mode;
 pub mod on_change;
 pub mod refresh;
@@ -104,6 +106,7 @@ pub fn run(cli: Cli, explicit: Explicit, file: Option<ConfigFile>) -> ExitCode {
                 mode::exec::run(config, signals).await.map(Some)
             }
             Command::Install(args) => mode::install::run(&args).map(|()| None),
+            Command::Migrate(from) => migrate::run(from).await.map(|()| None),
         }
     });
     // exec replaces the process: the runtime (its threads, sockets, epoll) goes first.

@@ -398,6 +398,7 @@ fn check(ours: &Ours<'_>) -> &'static str {
         Command::Exec(_) => "exec",
         Command::Check(_) => "check",
         Command::Install(_) => "install",
+        Command::Migrate(_) => "migrate",
     };
 
     // Again with the env values as flags (before the `--`), so their values are checked too.
@@ -494,6 +495,7 @@ fn check(ours: &Ours<'_>) -> &'static str {
             assert_output(ours, &args.to, false);
         }
         Command::Check(args) => assert_source(ours, &args.source),
+        Command::Migrate(_) => panic!("{label}: migrate is not run in a pod"),
     }
     mode
 }

@@ -1566,7 +1566,18 @@ templates:
         use clap::CommandFactory;
 
         // Not configuration: how one run is invoked, or given by `sources`/`templates` here.
-        let not_in_file = ["help", "version", "to", "watch", "config", "template"];
+        let not_in_file = [
+            "help",
+            "version",
+            "to",
+            "watch",
+            "config",
+            "template",
+            // migrate: how one conversion runs.
+            "out",
+            "best-effort",
+            "check",
+        ];
         let cli = crate::cli::Cli::command();
         let mut checked = 0;
         for command in std::iter::once(&cli).chain(cli.get_subcommands()) {

@@ -438,7 +438,9 @@ fn check_pod(pod: &Value, mode: &str, method: Option<&str>) -> Vec<&'static str>
                 let (_, read_only) = volume_for(pod, ours.container, &args.to).unwrap();
                 assert!(!read_only);
             }
-            Command::Check(_) => panic!("check is not injected"),
+            Command::Check(_) | Command::Migrate(_) => {
+                panic!("only init, sidecar, exec and install are injected")
+            }
         }
     }
     // The app containers see the files (or run the wrapper).

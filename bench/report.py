@@ -686,7 +686,7 @@ templates:
         stop(fake.p)
 
         # --------------------------------------------------------------- 6: fleet
-        n_fleet, fleet_s, settle = (30, 40, 20) if quick else (500, 90, 60)
+        n_fleet, fleet_s, settle = (30, 30, 15) if quick else (500, 90, 60)
         log(f"fleet: {n_fleet} sidecars at --interval 10s for {fleet_s}s, started at once")
         R["fleet_burst"] = fleet(exe, n_fleet, fleet_s, False, work, secret_file, tmp)
         log(f"fleet: {n_fleet} sidecars, starts spread at random over the 10 s interval")

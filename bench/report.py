@@ -35,7 +35,6 @@ SDK_VERSION = "1.0.18"  # infisicalsdk, the official Python SDK
 MPL_VERSION = "3.11.2"  # matplotlib, for the plots
 VENV = ROOT / "target/bench-venv"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 TUNABLE = "glibc.malloc.mmap_threshold=131072"
 RSS_IDLE_BUDGET_KIB = 5 * 1024

@@ -48,7 +48,8 @@ fn value(prefix: &str, i: usize, generation: u64, bytes: usize) -> String {
 
 fn main() {
     let mut listen = SocketAddr::from(([127, 0, 0, 1], 8080));
-    let (mut n, mut n_b, mut bytes, mut ttl, mut etag) = (100usize, 0usize, 100usize, 3600u64, true);
+    let (mut n, mut n_b, mut bytes, mut ttl, mut etag) =
+        (100usize, 0usize, 100usize, 3600u64, true);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut next = || args.next().unwrap_or_else(|| usage());
@@ -63,13 +64,22 @@ fn main() {
         }
     }
     let mut world = World::sample()
-        .project(sample::PROJECT_ID, sample::PROJECT_SLUG, &["bench", "bench-b"])
+        .project(
+            sample::PROJECT_ID,
+            sample::PROJECT_SLUG,
+            &["bench", "bench-b"],
+        )
         .universal_auth_identity(TTL_IDENTITY_ID, TTL_CLIENT_ID, TTL_CLIENT_SECRET, ttl, ttl);
     for i in 0..n {
         world = world.secret("bench", "/", &format!("S{i:05}"), &value("S", i, 0, bytes));
     }
     for i in 0..n_b {
-        world = world.secret("bench-b", "/", &format!("B{i:05}"), &value("B", i, 0, bytes));
+        world = world.secret(
+            "bench-b",
+            "/",
+            &format!("B{i:05}"),
+            &value("B", i, 0, bytes),
+        );
     }
     let fake = Arc::new(FakeInfisical::start_on(world, listen).unwrap_or_else(|e| {
         eprintln!("bench-fake: cannot listen on {listen}: {e}");

@@ -755,6 +755,8 @@ templates:
     R["elapsed"] = time.time() - started
     R["quick"], R["tmpfs_note"] = quick, tmpfs_note
     R["machine"], R["loadavg"] = machine(), os.getloadavg()[0]
+    R["commit"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True).stdout.strip() or "unknown"
     R["date"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(R))
@@ -821,8 +823,7 @@ def render(R, quick, tmpfs_note, plots, output, img_dir):
     I = R["init"]
     ms = lambda s: f"{s * 1000:.1f} ms"
     ver = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    commit = R["commit"]
     curlv = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split("\n")[0].split()[1]
     rel = lambda name: os.path.relpath(img_dir / name, output.parent)
     L = []
@@ -860,9 +861,9 @@ def render(R, quick, tmpfs_note, plots, output, img_dir):
     A(f"On tmpfs the goal is {'**met**' if t_ratio <= 1 else f'**missed by {100 * (t_ratio - 1):.0f} %**'}. "
       f"On disk the ratio is {d_ratio:.2f}: `init` writes 100 files and makes each durable "
       "(`fsync` of every file and of the version directory, then the `..data` swap), where the "
-      "floor writes one file and never syncs. On tmpfs `fsync` costs nothing, which is why the "
-      "README recommends a `medium: Memory` volume; on a disk each `fsync` waits for the "
-      "device.\n")
+      "floor writes one file and never syncs. On tmpfs `fsync` costs nothing (one more reason for the "
+      "`emptyDir` with `medium: Memory` of the Kubernetes examples); on a disk each `fsync` "
+      "waits for the device, and the disk row varies from run to run with the device's load.\n")
 
     A("## 2. Against a script with the official Python SDK\n")
     A(f"[`bench/sdk_init.py`](bench/sdk_init.py): `infisicalsdk=={SDK_VERSION}` (pinned, installed "

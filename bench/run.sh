@@ -7,8 +7,17 @@
 # Knobs (environment): BIN (the binary; default: the static release build), FAKE_INFISICAL
 # (a built fake-infisical binary; default: build it in release), IDLE_SECONDS (30),
 # CONFIG_IDLE_SECONDS (15), REFRESHES (1000), INIT_RUNS (20).
+#
+# `bench/run.sh --report [--quick] [--output FILE]` instead regenerates BENCHMARKS.md (or FILE)
+# with bench/report.py: comparisons with a curl floor and the official Python SDK, memory up to
+# 10,000 secrets, CPU per refresh, load on Infisical, capacity, a fleet, exec overhead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--report" ]; then
+  shift
+  exec python3 bench/report.py "$@"
+fi
 
 BIN=${BIN:-target/x86_64-unknown-linux-gnu/release/infisical-materializer}
 IDLE_SECONDS=${IDLE_SECONDS:-30}

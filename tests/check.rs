@@ -270,7 +270,7 @@ fn a_slug_the_server_refuses_as_invalid_gets_the_unknown_slug_advice() {
     let setup = Setup::sample();
     setup.fake.set_v4(true);
     setup.fake.inject(Fault::body(
-        Route::ProjectBySlug,
+        Route::ListSecrets,
         422,
         r#"{"statusCode":422,"message":[{"code":"custom","message":"Slug field can only contain lowercase letters, numbers, and hyphens","path":["slug"]}],"error":"ValidationFailure"}"#,
     ));
@@ -530,9 +530,9 @@ fn expired_token_leads_to_one_new_login() {
     assert_eq!(setup.fake.logins(), 2);
 }
 
-#[test]
-fn v4_servers_are_used_when_present() {
-    let setup = Setup::with_world(World::sample().v4(true));
+/// Runs `check` by project slug and returns the paths the fake received.
+fn paths_of_a_check_by_slug(world: World) -> Vec<String> {
+    let setup = Setup::with_world(world);
     let secret = setup.file("secret", sample::UA_CLIENT_SECRET);
     let done = run(materializer().args([
         "check",
@@ -548,9 +548,29 @@ fn v4_servers_are_used_when_present() {
         "dev",
     ]));
     done.assert_code(0);
-    let paths: Vec<String> = setup.fake.requests().into_iter().map(|r| r.path).collect();
-    assert!(paths.iter().any(|p| p == "/api/v4/secrets"), "{paths:?}");
-    assert!(!paths.iter().any(|p| p.starts_with("/api/v3")), "{paths:?}");
+    setup.fake.requests().into_iter().map(|r| r.path).collect()
+}
+
+#[test]
+fn the_first_fetch_is_one_login_and_one_list_on_every_server() {
+    // The recorded 2024 server (no v4) and a newer one (v4 too): v3 takes the slug directly.
+    for world in [World::sample(), World::sample().v4(true)] {
+        assert_eq!(
+            paths_of_a_check_by_slug(world),
+            ["/api/v1/auth/universal-auth/login", "/api/v3/secrets/raw"]
+        );
+    }
+    // A server without v3: one route-not-found, then v4 (with the slug looked up once).
+    let paths = paths_of_a_check_by_slug(World::sample().v4(true).v3(false));
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/auth/universal-auth/login",
+            "/api/v3/secrets/raw",
+            "/api/v1/projects/slug/sidecar-test",
+            "/api/v4/secrets"
+        ]
+    );
 }
 
 #[test]

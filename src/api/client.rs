@@ -219,8 +219,10 @@ impl InfisicalClient {
             .map_err(|e| malformed(endpoint, &e))
     }
 
-    /// Uses `/api/v4/secrets` and falls back to `/api/v3/secrets/raw` for servers without v4;
-    /// the choice is remembered so later calls make exactly one request.
+    /// Uses `/api/v3/secrets/raw`, which every server version serves and which takes a project
+    /// slug directly (as the official CLI agent and SDKs do), and `/api/v4/secrets` only on a
+    /// server without it; the choice is remembered, so every call, the first included, makes
+    /// exactly one list request.
     async fn list(
         &self,
         token: &SecretValue,
@@ -231,26 +233,25 @@ impl InfisicalClient {
         loop {
             let api = *self.api.lock().unwrap_or_else(|e| e.into_inner());
             let result = match api {
-                SecretsApi::Unknown | SecretsApi::V4 => match self.v4_params(token, query).await {
+                SecretsApi::Unknown | SecretsApi::V3 => {
+                    self.get_list("/v3/secrets/raw", &v3_params(query), token, etag)
+                        .await
+                }
+                SecretsApi::V4 => match self.v4_params(token, query).await {
                     Ok(params) => self.get_list("/v4/secrets", &params, token, etag).await,
                     Err(e) => Err(e),
                 },
-                SecretsApi::V3 => {
-                    return self
-                        .get_list("/v3/secrets/raw", &v3_params(query), token, etag)
-                        .await
-                }
             };
             match result {
                 Err(e) if api == SecretsApi::Unknown && e.is_route_missing() => {
-                    tracing::debug!("server has no /api/v4 secrets API, using /api/v3/secrets/raw");
-                    *self.api.lock().unwrap_or_else(|e| e.into_inner()) = SecretsApi::V3;
+                    tracing::debug!("server has no /api/v3/secrets/raw, using /api/v4/secrets");
+                    *self.api.lock().unwrap_or_else(|e| e.into_inner()) = SecretsApi::V4;
                     // An ETag from one API means nothing to the other.
                     etag = None;
                 }
                 other => {
-                    if other.is_ok() {
-                        *self.api.lock().unwrap_or_else(|e| e.into_inner()) = SecretsApi::V4;
+                    if api == SecretsApi::Unknown && other.is_ok() {
+                        *self.api.lock().unwrap_or_else(|e| e.into_inner()) = SecretsApi::V3;
                     }
                     return other;
                 }

@@ -329,7 +329,7 @@ impl State {
 }
 
 /// Which route a request is for (`/api/v4/*` and the project-by-slug route only when v4 is on).
-pub(crate) fn classify(method: &str, path: &str, v4: bool) -> Route {
+pub(crate) fn classify(method: &str, path: &str, v4: bool, v3: bool) -> Route {
     match (method, path) {
         ("GET", "/api/status") => Route::Status,
         ("POST", "/api/v1/auth/universal-auth/login") => Route::UniversalAuthLogin,
@@ -341,8 +341,8 @@ pub(crate) fn classify(method: &str, path: &str, v4: bool) -> Route {
         ("POST", "/api/v1/auth/azure-auth/login") => Route::AzureLogin,
         ("POST", "/api/v1/auth/token/renew") => Route::Renew,
         ("POST", "/api/v1/auth/token/revoke") => Route::Revoke,
-        ("GET", "/api/v3/secrets/raw") => Route::ListSecrets,
-        ("GET", p) if single_segment(p, "/api/v3/secrets/raw/").is_some() => Route::GetSecret,
+        ("GET", "/api/v3/secrets/raw") if v3 => Route::ListSecrets,
+        ("GET", p) if v3 && single_segment(p, "/api/v3/secrets/raw/").is_some() => Route::GetSecret,
         ("GET", "/api/v4/secrets") if v4 => Route::ListSecrets,
         ("GET", p) if v4 && single_segment(p, "/api/v4/secrets/").is_some() => Route::GetSecret,
         ("GET", p) if v4 && single_segment(p, "/api/v1/projects/slug/").is_some() => {
@@ -1591,21 +1591,27 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(
-            classify("GET", "/api/v3/secrets/raw", false),
+            classify("GET", "/api/v3/secrets/raw", false, true),
             Route::ListSecrets
         );
         assert_eq!(
-            classify("GET", "/api/v3/secrets/raw/X", false),
+            classify("GET", "/api/v3/secrets/raw/X", false, true),
             Route::GetSecret
         );
-        assert_eq!(classify("GET", "/api/v4/secrets", false), Route::Other);
-        assert_eq!(classify("GET", "/api/v4/secrets", true), Route::ListSecrets);
         assert_eq!(
-            classify("GET", "/api/v1/projects/slug/x", true),
+            classify("GET", "/api/v4/secrets", false, true),
+            Route::Other
+        );
+        assert_eq!(
+            classify("GET", "/api/v4/secrets", true, true),
+            Route::ListSecrets
+        );
+        assert_eq!(
+            classify("GET", "/api/v1/projects/slug/x", true, true),
             Route::ProjectBySlug
         );
         assert_eq!(
-            classify("GET", "/api/v1/auth/universal-auth/login", true),
+            classify("GET", "/api/v1/auth/universal-auth/login", true, true),
             Route::Other
         );
     }

@@ -295,7 +295,7 @@ async fn serve(
 
     let (route, fault) = {
         let mut st = shared.lock();
-        let route = routes::classify(&request.method, &request.path, st.world.v4);
+        let route = routes::classify(&request.method, &request.path, st.world.v4, st.world.v3);
         (route, faults::take(&mut st.faults, route))
     };
     let outcome = match fault {

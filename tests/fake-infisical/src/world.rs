@@ -154,6 +154,7 @@ pub struct World {
     pub(crate) identities: Vec<Identity>,
     pub(crate) service_accounts: BTreeMap<String, ServiceAccount>,
     pub(crate) v4: bool,
+    pub(crate) v3: bool,
     pub(crate) release: Release,
     pub(crate) lockout: LockoutPolicy,
     /// OIDC and JWT logins answer 500 for a token whose `aud` is an array (2024 releases).
@@ -183,6 +184,7 @@ impl World {
             identities: Vec::new(),
             service_accounts: BTreeMap::new(),
             v4: false,
+            v3: true,
             release: Release::R2024,
             lockout: LockoutPolicy::default(),
             rejects_list_audience: false,
@@ -507,6 +509,13 @@ impl World {
     /// default, like the recorded server).
     pub fn v4(mut self, enabled: bool) -> World {
         self.v4 = enabled;
+        self
+    }
+
+    /// Off: `/api/v3/secrets/raw` answers route-not-found, like a server that has dropped it
+    /// (none has yet; clients must still cope). Turn v4 on with it.
+    pub fn v3(mut self, enabled: bool) -> World {
+        self.v3 = enabled;
         self
     }
 

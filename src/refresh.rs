@@ -35,6 +35,12 @@ fn success_delay(timing: &RefreshTiming) -> Duration {
             .mul_f64(timing.jitter.clamp(0.0, 1.0) * fastrand::f64())
 }
 
+/// The wait after the first success: a uniformly random point of the interval, so that pods
+/// started together (a rollout, a node reboot) do not keep refreshing together.
+fn first_phase(timing: &RefreshTiming) -> Duration {
+    timing.interval.mul_f64(fastrand::f64())
+}
+
 /// The longest wait after a failure, whatever `Retry-After` says.
 fn retry_cap(timing: &RefreshTiming) -> Duration {
     timing.interval.max(RETRY_AFTER_CAP)
@@ -85,6 +91,8 @@ pub struct Engine {
     current: Option<[u8; 32]>,
     applied_once: bool,
     first_refresh: Instant,
+    /// The random phase after the first success has been taken.
+    phased: bool,
     credentials: Option<FileWatch>,
     token_expiry: Option<SystemTime>,
     /// The last failure was a refused login.
@@ -92,7 +100,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine polling `sources` on `timing`; the first refresh happens at once.
+    /// An engine polling `sources` on `timing`; the first refresh happens at once, the second
+    /// at a random point of the interval after it, the rest an interval (plus jitter) apart.
     pub fn new(sources: Sources, timing: RefreshTiming, wording: Wording) -> Self {
         let interval = timing.interval;
         Self {
@@ -103,6 +112,7 @@ impl Engine {
             current: None,
             applied_once: false,
             first_refresh: Instant::now(),
+            phased: false,
             credentials: None,
             token_expiry: None,
             login_refused: false,
@@ -115,7 +125,8 @@ impl Engine {
     pub fn after_first_fetch(mut self, applied: &SecretSet) -> Self {
         self.current = Some(applied.content_hash());
         self.applied_once = true;
-        self.first_refresh = Instant::now() + success_delay(&self.timing);
+        self.phased = true;
+        self.first_refresh = Instant::now() + first_phase(&self.timing);
         self
     }
 
@@ -235,7 +246,11 @@ impl Engine {
 
     fn success_delay(&mut self) -> Duration {
         self.backoff.reset();
-        success_delay(&self.timing)
+        if std::mem::replace(&mut self.phased, true) {
+            success_delay(&self.timing)
+        } else {
+            first_phase(&self.timing)
+        }
     }
 
     /// Exponential backoff capped at the interval; a server's `Retry-After` is a floor, itself
@@ -551,9 +566,14 @@ mod tests {
         for _ in 0..30 {
             expect(&mut running, "Unchanged").await;
         }
-        let gaps = gaps(&server.times(Call::List));
-        assert_eq!(gaps.len(), 30);
-        for gap in &gaps {
+        let all = gaps(&server.times(Call::List));
+        assert_eq!(all.len(), 30);
+        assert!(
+            all[0] <= interval,
+            "the first gap is a phase within the interval"
+        );
+        let gaps = &all[1..];
+        for gap in gaps {
             assert!(
                 *gap >= interval && *gap <= interval.mul_f64(1.5),
                 "gap {gap:?} outside [10s, 15s]"
@@ -567,6 +587,33 @@ mod tests {
             server.count(Call::Login),
             1,
             "no login while the token is valid"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_second_refresh_falls_at_a_random_point_of_the_interval() {
+        let interval = Duration::from_secs(10);
+        let mut phases = Vec::new();
+        for _ in 0..20 {
+            let server = Scripted::new(Duration::from_secs(86_400));
+            let mut running = engine(&server, interval, 0.0);
+            expect_changed(&mut running, true).await;
+            expect(&mut running, "Unchanged").await;
+            expect(&mut running, "Unchanged").await;
+            let gaps = gaps(&server.times(Call::List));
+            assert!(
+                gaps[0] <= interval,
+                "phase {:?} beyond the interval",
+                gaps[0]
+            );
+            assert_eq!(gaps[1], interval, "then one interval apart (no jitter)");
+            phases.push(gaps[0]);
+        }
+        phases.sort();
+        let spread = phases[phases.len() - 1] - phases[0];
+        assert!(
+            spread >= interval / 2,
+            "twenty pods started together keep their phases apart: {phases:?}"
         );
     }
 
@@ -670,13 +717,13 @@ mod tests {
             expect(&mut running, "Failed").await;
         }
         expect(&mut running, "Unchanged").await;
-        // The first failure waits a full interval (it follows a success); then the backoff
-        // takes over: equal jitter around 1 s, 2 s, 4 s, capped at the interval.
+        // The first failure comes at the random phase after the first success; then the
+        // backoff takes over: equal jitter around 1 s, 2 s, 4 s, capped at the interval.
         let waits = gaps(&server.times(Call::List));
         let within = |wait: Duration, low: f64, high: f64| {
             wait >= Duration::from_secs_f64(low) && wait <= Duration::from_secs_f64(high)
         };
-        assert_eq!(waits[0], interval);
+        assert!(waits[0] <= interval, "{waits:?}");
         assert!(within(waits[1], 0.5, 1.0), "{waits:?}");
         assert!(within(waits[2], 1.0, 2.0), "{waits:?}");
         assert!(within(waits[3], 2.0, 4.0), "{waits:?}");

@@ -942,8 +942,8 @@ def render(R, quick, tmpfs_note, plots, output, img_dir):
       "the pattern of the Infisical agent: a full list every interval without `If-None-Match`, "
       "measured here by turning the fake's ETags off (every refresh is then a full `200`).\n")
     A(f"- First fetch: {ff['login']} login, {ff['list']} list request(s), {ff['other']} other "
-      "(against this fake, which mirrors the 2024 self-hosted release, the client probes "
-      "`/api/v4/secrets`, gets \"route not found\", then lists through `/api/v3/secrets/raw`).")
+      "(the client lists through `/api/v3/secrets/raw`, which every server version serves and "
+      "which takes the project slug directly; `/api/v4/secrets` only where v3 is missing).")
     A(f"- Logins and renewals: {ttl['auth']} in {ttl['span']} s with a {ttl['ttl']} s token TTL "
       f"(= max TTL, so each renewal is a new login at 2/3 of the TTL): **{per_ttl:.2f} per TTL**, "
       f"i.e. {per_ttl:.2f} logins per hour with a 1 h TTL (the check runs at refresh time, so at "
@@ -992,10 +992,10 @@ def render(R, quick, tmpfs_note, plots, output, img_dir):
           f"sidecar past the {fb['inotify']}th logs `cannot watch credential files (Too many open "
           "files)` and keeps running without watching them. On a Kubernetes node, containers that "
           "run as the same UID share this limit.")
-    A("\nThe sidecar keeps the phase at which it started (first refresh one interval after the "
-      "first fetch, then interval + up to 10 % jitter), so a fleet started at once polls in "
-      "waves until the jitter spreads it out. The second row starts the same processes at "
-      "uniformly random points of the interval: the shape a random first phase would give.")
+    A("\nThe first fetch is immediate; the sidecar schedules the first refresh after it at a "
+      "uniformly random point of the interval (then interval + up to 10 % jitter), so a fleet "
+      "started at once does not keep polling in waves. The second row starts the same processes "
+      "at random points of the interval, for comparison: the two should look alike.")
     if "fleet.png" in plots:
         A(f"\n![fleet list requests per second]({rel('fleet.png')})")
     A("")
@@ -1114,7 +1114,7 @@ def capacity_text(per_hour):
             "are per minute in fixed windows: the counts assume the fleet's refreshes are spread "
             "over the interval (the default `--jitter 0.1` plus different start times); a "
             "rollout that starts many pods at once also spends one login and one list per "
-            "source per pod at start (plus one `/api/v4` probe against a 2024 server). Infisical "
+            "source per pod at start. Infisical "
             "Cloud's paid plans have higher limits: scale the Free row.")
 
 

@@ -506,6 +506,62 @@ fn exec_watch_keeps_the_command_running_says_why_and_restarts_it_after() {
     }
 }
 
+#[test]
+fn a_50_mb_answer_is_refused_without_being_read_whole() {
+    let scene = Scene::new(default_world());
+    scene.init().assert_code(0);
+    let before = snapshot(&scene.out());
+    let filler = "x".repeat(50 << 20);
+    // Announced by its Content-Length; the client must refuse it before reading it (the fake
+    // sends it as text: its JSON check would take seconds on 50 MB).
+    let body = format!("{{\"secrets\":[{filler}]}}");
+    scene
+        .fake()
+        .inject(Fault::body(Route::ListSecrets, 200, &body).times(usize::MAX));
+    let done = scene.init();
+    done.assert_code(65);
+    assert!(
+        done.error_line()
+            .contains("larger than --max-response-size"),
+        "{}",
+        done.error_line()
+    );
+    assert_eq!(snapshot(&scene.out()), before);
+
+    let out = scene.out();
+    let running = Running::start(
+        scene.command("sidecar").args([
+            "--out-dir",
+            path_str(&out),
+            "--interval",
+            "100ms",
+            "--jitter",
+            "0",
+        ]),
+        scene.dir.path().join("large.log"),
+    );
+    running.wait_for("the refusal logged", || {
+        running
+            .logs()
+            .matches("larger than --max-response-size")
+            .count()
+            >= 3
+    });
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", running.child.id())).expect("status");
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM");
+    assert!(
+        peak_kib < 32 * 1024,
+        "memory stays bounded: peak {peak_kib} KiB for a 50 MB answer"
+    );
+    assert_eq!(snapshot(&out), before, "files changed");
+}
+
 /// Target faults need root (a tiny tmpfs, a read-only remount).
 fn root_tmpfs(scene: &mut Scene, options: &str) -> Option<PathBuf> {
     if !prerequisite::is_root() {

@@ -118,6 +118,21 @@ impl Scene {
         ]))
     }
 
+    /// A sidecar writing to `out` every 100 ms (no jitter), logging to `log`.
+    fn sidecar(&self, out: &Path, log: PathBuf) -> Running {
+        Running::start(
+            self.command("sidecar").args([
+                "--out-dir",
+                path_str(out),
+                "--interval",
+                "100ms",
+                "--jitter",
+                "0",
+            ]),
+            log,
+        )
+    }
+
     fn restart_fake(&mut self) {
         self.fake = Some(
             FakeInfisical::start_on(self.world.clone(), self.addr)
@@ -529,17 +544,7 @@ fn a_50_mb_answer_is_refused_without_being_read_whole() {
     assert_eq!(snapshot(&scene.out()), before);
 
     let out = scene.out();
-    let running = Running::start(
-        scene.command("sidecar").args([
-            "--out-dir",
-            path_str(&out),
-            "--interval",
-            "100ms",
-            "--jitter",
-            "0",
-        ]),
-        scene.dir.path().join("large.log"),
-    );
+    let running = scene.sidecar(&out, scene.dir.path().join("large.log"));
     running.wait_for("the refusal logged", || {
         running
             .logs()
@@ -594,17 +599,7 @@ fn a_full_or_read_only_target_keeps_the_last_good_files() {
     );
     assert_eq!(snapshot(&out), before, "a full disk left a partial version");
 
-    let running = Running::start(
-        scene.command("sidecar").args([
-            "--out-dir",
-            path_str(&out),
-            "--interval",
-            "100ms",
-            "--jitter",
-            "0",
-        ]),
-        scene.dir.path().join("full.log"),
-    );
+    let running = scene.sidecar(&out, scene.dir.path().join("full.log"));
     running.wait_for("the write failure logged", || {
         running.logs().contains("no space left")
     });
@@ -617,17 +612,7 @@ fn a_full_or_read_only_target_keeps_the_last_good_files() {
 
     // Read-only: the target is remounted read-only mid-run.
     let before = snapshot(&out);
-    let running = Running::start(
-        scene.command("sidecar").args([
-            "--out-dir",
-            path_str(&out),
-            "--interval",
-            "100ms",
-            "--jitter",
-            "0",
-        ]),
-        scene.dir.path().join("ro.log"),
-    );
+    let running = scene.sidecar(&out, scene.dir.path().join("ro.log"));
     running.wait_for("a good start", || {
         running
             .logs()
